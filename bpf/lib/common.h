@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Includes every program needs, and the load-time configuration shared by all hook families. */
+#ifndef VIGIL_COMMON_H
+#define VIGIL_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil_abi.h"
+
+/* Set by user space before load (rodata); see crates/vigil-bpf/src/sensor.rs. */
+const volatile __u32 cfg_self_tgid = 0;       /* the agent: never reported */
+const volatile __u32 cfg_args_max = VIGIL_ARGS_MAX;
+const volatile __u32 cfg_wakeup_bytes = 256 * 1024;
+const volatile __u8 cfg_emit_threads = 0;
+
+#endif

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Ring-buffer output with batched wakeups and per-kind accounting.
+ *
+ * A wakeup per record costs ~2 µs; records are submitted with BPF_RB_NO_WAKEUP and the consumer
+ * is woken only once cfg_wakeup_bytes are pending (user space also drains on a short timer).
+ */
+#ifndef VIGIL_EMIT_H
+#define VIGIL_EMIT_H
+
+#include "common.h"
+
+/* Security channel: never sampled; every loss is counted in vigil_stats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} vigil_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_EV_KIND_MAX * VIGIL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_stats SEC(".maps");
+
+static __always_inline void stats__inc(__u32 kind, __u32 stat)
+{
+	__u32 key = kind * VIGIL_STAT_MAX + stat;
+	__u64 *v = bpf_map_lookup_elem(&vigil_stats, &key);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 emit__wakeup_flag(void)
+{
+	if (bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit__header(struct vigil_event_header *h, __u16 kind, __u32 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->kind = kind;
+	h->abi_version = VIGIL_ABI_VERSION;
+	h->size = size;
+	h->time_ns = bpf_ktime_get_boot_ns();
+	h->pid = (__u32)id;
+	h->tgid = id >> 32;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+}
+
+/* Copy a record built in scratch memory into the ring buffer (variable-size records). */
+static __always_inline void emit__output(void *data, __u32 size, __u16 kind)
+{
+	if (bpf_ringbuf_output(&vigil_events, data, size, emit__wakeup_flag()))
+		stats__inc(kind, VIGIL_STAT_RINGBUF_FULL);
+	else
+		stats__inc(kind, VIGIL_STAT_SUBMITTED);
+}
+
+/* Reserve a fixed-size record; on failure the loss is counted and NULL returned. */
+static __always_inline void *emit__reserve(__u32 size, __u16 kind)
+{
+	void *rec = bpf_ringbuf_reserve(&vigil_events, size, 0);
+
+	if (!rec)
+		stats__inc(kind, VIGIL_STAT_RINGBUF_FULL);
+	return rec;
+}
+
+static __always_inline void emit__submit(void *rec, __u16 kind)
+{
+	bpf_ringbuf_submit(rec, emit__wakeup_flag());
+	stats__inc(kind, VIGIL_STAT_SUBMITTED);
+}
+
+#endif

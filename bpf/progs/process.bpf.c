@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Process sensor: exec, fork/clone and exit on scheduler tracepoints (tp_btf).
+ *
+ * Hooks: sched_process_exec (new image installed; argv resident), sched_process_fork (child fully
+ * set up, cgroup included) and sched_process_exit (filtered to the last thread of a group).
+ */
+#include "common.h"
+#include "emit.h"
+#include "task.h"
+#include "path.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TAIL_MAX (VIGIL_PATH_MAX * 2 + VIGIL_ARGS_MAX)
+
+struct exec_scratch {
+	struct vigil_exec_event ev;
+	__u8 tail[TAIL_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} vigil_exec_scratch SEC(".maps");
+
+/* Keep ABI types in BTF even where no program names them, so the Rust mirror can be generated. */
+struct vigil_exec_event *unused_exec __attribute__((unused));
+struct vigil_fork_event *unused_fork __attribute__((unused));
+struct vigil_exit_event *unused_exit __attribute__((unused));
+enum vigil_event_kind unused_kind __attribute__((unused));
+enum vigil_stat unused_stat __attribute__((unused));
+enum vigil_limits unused_limits __attribute__((unused));
+enum vigil_proc_flags unused_flags __attribute__((unused));
+enum vigil_abi unused_abi __attribute__((unused));
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0, exe_len, cwd_len, args_len, size;
+	struct exec_scratch *s;
+	struct vigil_exec_event *ev;
+	struct file *exe_file;
+	bool trunc;
+
+	if ((bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid) {
+		stats__inc(VIGIL_EV_EXEC, VIGIL_STAT_FILTERED);
+		return 0;
+	}
+	s = bpf_map_lookup_elem(&vigil_exec_scratch, &zero);
+	if (!s)
+		return 0;
+	ev = &s->ev;
+	ev->start_time_ns = task__start_time(task);
+	ev->ppid = task__ppid(task);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->gid = BPF_CORE_READ(task, cred, gid.val);
+	ev->euid = BPF_CORE_READ(task, cred, euid.val);
+	ev->egid = BPF_CORE_READ(task, cred, egid.val);
+	ev->flags = 0;
+	ev->loginuid = (__u32)-1;
+	if (!task__loginuid(task, &ev->loginuid))
+		ev->flags |= VIGIL_F_NO_LOGINUID;
+	ev->tty_dev = task__tty(task);
+	ev->args_count = BPF_CORE_READ(bprm, argc);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	exe_file = BPF_CORE_READ(bprm, file);
+	exe_len = path__resolve(BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry),
+				s->tail, &trunc);
+	if (trunc)
+		ev->flags |= VIGIL_F_EXE_TRUNCATED;
+	exe_len &= VIGIL_PATH_MAX - 1;
+
+	cwd_len = path__resolve(BPF_CORE_READ(task, fs, pwd.mnt), BPF_CORE_READ(task, fs, pwd.dentry),
+				&s->tail[exe_len], &trunc);
+	if (trunc)
+		ev->flags |= VIGIL_F_CWD_TRUNCATED;
+	cwd_len &= VIGIL_PATH_MAX - 1;
+
+	args_len = task__args(task, &s->tail[(exe_len + cwd_len) & (VIGIL_PATH_MAX * 2 - 1)], &ev->flags);
+
+	ev->exe_len = exe_len;
+	ev->cwd_len = cwd_len;
+	ev->args_len = args_len;
+	size = sizeof(*ev) + exe_len + cwd_len + args_len;
+	if (size > sizeof(*s))
+		size = sizeof(*s);
+	emit__header(&ev->hdr, VIGIL_EV_EXEC, size);
+	emit__output(s, size, VIGIL_EV_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct vigil_fork_event *ev;
+	__u32 pid = BPF_CORE_READ(child, pid), tgid = BPF_CORE_READ(child, tgid);
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	bool thread = pid != tgid;
+
+	if (parent_tgid == cfg_self_tgid || (thread && !cfg_emit_threads)) {
+		stats__inc(VIGIL_EV_FORK, VIGIL_STAT_FILTERED);
+		return 0;
+	}
+	ev = emit__reserve(sizeof(*ev), VIGIL_EV_FORK);
+	if (!ev)
+		return 0;
+	emit__header(&ev->hdr, VIGIL_EV_FORK, sizeof(*ev));
+	ev->hdr.pid = pid;
+	ev->hdr.tgid = tgid;
+	ev->hdr.cgroup_id = task__cgroup_id(child);
+	ev->start_time_ns = BPF_CORE_READ(child, start_boottime);
+	ev->parent_pid = BPF_CORE_READ(parent, pid);
+	ev->parent_tgid = parent_tgid;
+	ev->flags = thread ? VIGIL_F_THREAD : 0;
+	ev->_pad = 0;
+	BPF_CORE_READ_STR_INTO(&ev->comm, child, comm);
+	emit__submit(ev, VIGIL_EV_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(vigil_exit, struct task_struct *task)
+{
+	struct vigil_exit_event *ev;
+	__u32 code;
+
+	if (!task__group_dead(task))
+		return 0; /* a thread, not the process: not an event */
+	if (BPF_CORE_READ(task, tgid) == cfg_self_tgid) {
+		stats__inc(VIGIL_EV_EXIT, VIGIL_STAT_FILTERED);
+		return 0;
+	}
+	ev = emit__reserve(sizeof(*ev), VIGIL_EV_EXIT);
+	if (!ev)
+		return 0;
+	emit__header(&ev->hdr, VIGIL_EV_EXIT, sizeof(*ev));
+	code = BPF_CORE_READ(task, exit_code);
+	ev->start_time_ns = task__start_time(task);
+	ev->ppid = task__ppid(task);
+	ev->exit_code = code;
+	ev->flags = (code & 0x80) ? VIGIL_F_CORE_DUMPED : 0;
+	ev->_pad = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	emit__submit(ev, VIGIL_EV_EXIT);
+	return 0;
+}

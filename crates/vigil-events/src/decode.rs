@@ -1,0 +1,215 @@
+//! Record bytes -> [`Event`]. Copies into plain types; never trusts a length it has not checked.
+
+use vigil_abi::{
+    EventHeader, ExecEvent, ExitEvent, ForkEvent, VIGIL_ABI_VERSION, VIGIL_F_ARGS_TRUNCATED,
+    VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED, VIGIL_F_NO_LOGINUID,
+    VIGIL_F_THREAD,
+};
+
+use crate::{Bytes, Event, Exec, Exit, Fork, Header, Kind};
+
+/// Why a record could not be decoded. Each is counted by the caller, never ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {have} bytes is shorter than the {need} its kind needs")]
+    TooShort { need: usize, have: usize },
+    #[error("unknown event kind {0}")]
+    UnknownKind(u16),
+    #[error("ABI version {0} (this build understands {VIGIL_ABI_VERSION})")]
+    AbiVersion(u16),
+    #[error("{what} runs past the end of the record")]
+    TailOutOfBounds { what: &'static str },
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
+    let h = EventHeader::read(rec).ok_or(DecodeError::TooShort { need: EventHeader::SIZE, have: rec.len() })?;
+    if u32::from(h.abi_version) != VIGIL_ABI_VERSION {
+        return Err(DecodeError::AbiVersion(h.abi_version));
+    }
+    let kind = Kind::from_abi(u32::from(h.kind)).ok_or(DecodeError::UnknownKind(h.kind))?;
+    // The header's size is the producer's claim; the ring buffer's length is the truth.
+    let rec = rec.get(..h.size as usize).unwrap_or(rec);
+    let header = Header { kind, time_ns: h.time_ns, pid: h.pid, tgid: h.tgid, cgroup_id: h.cgroup_id };
+    match kind {
+        Kind::Exec => decode_exec(rec, header).map(Event::Exec),
+        Kind::Fork => {
+            let e = read_fixed(rec, ForkEvent::read, ForkEvent::SIZE)?;
+            Ok(Event::Fork(Fork {
+                header,
+                start_time_ns: e.start_time_ns,
+                parent_pid: e.parent_pid,
+                parent_tgid: e.parent_tgid,
+                thread: e.flags & VIGIL_F_THREAD != 0,
+                comm: cstr(&e.comm),
+            }))
+        }
+        Kind::Exit => {
+            let e = read_fixed(rec, ExitEvent::read, ExitEvent::SIZE)?;
+            let signal = (e.exit_code & 0x7f) as u8;
+            Ok(Event::Exit(Exit {
+                header,
+                start_time_ns: e.start_time_ns,
+                ppid: e.ppid,
+                code: (signal == 0).then_some(((e.exit_code >> 8) & 0xff) as u8),
+                signal: (signal != 0).then_some(signal),
+                core_dumped: e.flags & VIGIL_F_CORE_DUMPED != 0,
+                comm: cstr(&e.comm),
+            }))
+        }
+    }
+}
+
+fn read_fixed<T>(rec: &[u8], read: fn(&[u8]) -> Option<T>, size: usize) -> Result<T, DecodeError> {
+    read(rec).ok_or(DecodeError::TooShort { need: size, have: rec.len() })
+}
+
+fn decode_exec(rec: &[u8], header: Header) -> Result<Exec, DecodeError> {
+    let e = read_fixed(rec, ExecEvent::read, ExecEvent::SIZE)?;
+    let mut tail = &rec[ExecEvent::SIZE..];
+    let mut take = |len: u16, what: &'static str| -> Result<&[u8], DecodeError> {
+        let len = usize::from(len);
+        if len > tail.len() {
+            return Err(DecodeError::TailOutOfBounds { what });
+        }
+        let (head, rest) = tail.split_at(len);
+        tail = rest;
+        Ok(head)
+    };
+    let exe = take(e.exe_len, "exe")?.to_vec();
+    let cwd = take(e.cwd_len, "cwd")?.to_vec();
+    let args = split_args(take(e.args_len, "args")?);
+    Ok(Exec {
+        header,
+        start_time_ns: e.start_time_ns,
+        ppid: e.ppid,
+        uid: e.uid,
+        gid: e.gid,
+        euid: e.euid,
+        egid: e.egid,
+        loginuid: (e.flags & VIGIL_F_NO_LOGINUID == 0 && e.loginuid != u32::MAX).then_some(e.loginuid),
+        tty_dev: e.tty_dev,
+        comm: cstr(&e.comm),
+        exe,
+        exe_truncated: e.flags & VIGIL_F_EXE_TRUNCATED != 0,
+        cwd,
+        cwd_truncated: e.flags & VIGIL_F_CWD_TRUNCATED != 0,
+        args,
+        args_truncated: e.flags & VIGIL_F_ARGS_TRUNCATED != 0,
+        argc: u32::from(e.args_count),
+    })
+}
+
+/// argv as the kernel lays it out: NUL-terminated strings back to back. A final string without
+/// its NUL (cut by the capture bound) is kept as is.
+fn split_args(raw: &[u8]) -> Vec<Bytes> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// A fixed-size C string field up to its first NUL.
+fn cstr(b: &[u8]) -> Bytes {
+    b.split(|c| *c == 0).next().unwrap_or_default().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_abi::{VIGIL_EV_EXEC, VIGIL_EV_EXIT};
+
+    fn header(kind: u32, size: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend((kind as u16).to_ne_bytes());
+        b.extend((VIGIL_ABI_VERSION as u16).to_ne_bytes());
+        b.extend((size as u32).to_ne_bytes());
+        b.extend(7u64.to_ne_bytes());
+        b.extend(10u32.to_ne_bytes());
+        b.extend(10u32.to_ne_bytes());
+        b.extend(99u64.to_ne_bytes());
+        b
+    }
+
+    fn exec_record(exe: &[u8], cwd: &[u8], args: &[u8], flags: u32) -> Vec<u8> {
+        let size = ExecEvent::SIZE + exe.len() + cwd.len() + args.len();
+        let mut b = header(VIGIL_EV_EXEC, size);
+        b.extend(5u64.to_ne_bytes()); // start_time_ns
+        for v in [1u32, 1000, 1000, 0, 0, 4242, 0, flags] {
+            b.extend(v.to_ne_bytes());
+        }
+        for v in [exe.len() as u16, cwd.len() as u16, args.len() as u16, 3] {
+            b.extend(v.to_ne_bytes());
+        }
+        b.extend(*b"true\0\0\0\0\0\0\0\0\0\0\0\0");
+        assert_eq!(b.len(), ExecEvent::SIZE);
+        b.extend(exe);
+        b.extend(cwd);
+        b.extend(args);
+        b
+    }
+
+    #[test]
+    fn exec_with_tail() {
+        let rec = exec_record(b"/bin/true", b"/tmp", b"true\0a b\0\xff\xfe\0", 0);
+        let Event::Exec(e) = decode(&rec).unwrap() else { panic!("not exec") };
+        assert_eq!(e.exe, b"/bin/true");
+        assert_eq!(e.cwd, b"/tmp");
+        assert_eq!(e.args, vec![b"true".to_vec(), b"a b".to_vec(), b"\xff\xfe".to_vec()]);
+        assert_eq!(e.loginuid, Some(4242));
+        assert_eq!(e.comm, b"true");
+        assert_eq!(e.header.cgroup_id, 99);
+        assert!(!e.args_truncated);
+    }
+
+    #[test]
+    fn truncated_argv_keeps_partial_last_arg() {
+        let rec = exec_record(b"/x", b"/", b"one\0tw", VIGIL_F_ARGS_TRUNCATED);
+        let Event::Exec(e) = decode(&rec).unwrap() else { panic!("not exec") };
+        assert_eq!(e.args, vec![b"one".to_vec(), b"tw".to_vec()]);
+        assert!(e.args_truncated);
+    }
+
+    #[test]
+    fn lengths_past_the_record_are_rejected() {
+        let mut rec = exec_record(b"/bin/true", b"/", b"", 0);
+        rec.truncate(rec.len() - 3);
+        assert_eq!(decode(&rec), Err(DecodeError::TailOutOfBounds { what: "exe" }));
+    }
+
+    #[test]
+    fn short_and_unknown_records_are_errors() {
+        assert!(matches!(decode(&[1, 2, 3]), Err(DecodeError::TooShort { .. })));
+        assert_eq!(decode(&header(77, 32)), Err(DecodeError::UnknownKind(77)));
+        assert!(matches!(decode(&header(VIGIL_EV_EXIT, 32)), Err(DecodeError::TooShort { .. })));
+    }
+
+    #[test]
+    fn exit_status_and_signal() {
+        let mut b = header(VIGIL_EV_EXIT, ExitEvent::SIZE);
+        b.extend(1u64.to_ne_bytes());
+        for v in [1u32, 9 | 0x80, VIGIL_F_CORE_DUMPED, 0] {
+            b.extend(v.to_ne_bytes());
+        }
+        b.extend([0u8; 16]);
+        let Event::Exit(e) = decode(&b).unwrap() else { panic!("not exit") };
+        assert_eq!((e.code, e.signal, e.core_dumped), (None, Some(9), true));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..600 {
+            let mut b = exec_record(b"/a", b"/", b"x\0", 0);
+            b.resize(len.min(b.len() + 40), 0);
+            for byte in b.iter_mut().skip(32) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *byte = seed as u8;
+            }
+            let _ = decode(&b);
+        }
+    }
+}

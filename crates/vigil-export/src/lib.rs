@@ -1,0 +1,6 @@
+//! Where events go: JSON lines (stdout, files) and the HTTP API.
+
+pub mod api;
+pub mod json;
+pub mod sink;
+mod text;

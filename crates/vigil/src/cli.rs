@@ -1,0 +1,93 @@
+//! Command-line interface. The names here are stable: scripts and later issues build on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use vigil_events::Kind;
+use vigil_export::sink::Target;
+
+/// Vigil: eBPF visibility and in-kernel protection for Linux hosts and Kubernetes nodes.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the sensors and stream events until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Report which hooks, helpers and sensors work on this kernel, and why not.
+    Probe {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the version and the BPF ABI version.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Where to write events as JSON lines: `stdout` or `file:PATH` (repeatable).
+    #[arg(long = "output", value_name = "TARGET", default_value = "stdout")]
+    pub outputs: Vec<Target>,
+    /// Event kinds to report: a comma list (exec,fork,exit) or `all`.
+    #[arg(long, value_name = "KINDS", default_value = "all", value_parser = parse_kinds)]
+    pub events: KindSet,
+    /// YAML configuration file (see docs/config.md).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Serve the HTTP API (/healthz, /readyz) on this address, e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<SocketAddr>,
+}
+
+/// The set of kinds selected with `--events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindSet(pub Vec<Kind>);
+
+impl KindSet {
+    pub fn contains(&self, k: Kind) -> bool {
+        self.0.contains(&k)
+    }
+}
+
+fn parse_kinds(s: &str) -> Result<KindSet, String> {
+    if s == "all" {
+        return Ok(KindSet(Kind::ALL.to_vec()));
+    }
+    let mut kinds = Vec::new();
+    for name in s.split(',').map(str::trim) {
+        let k = Kind::from_name(name).ok_or_else(|| {
+            let known: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown event kind `{name}` (known: {}, or `all`)", known.join(", "))
+        })?;
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    Ok(KindSet(kinds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(parse_kinds("exec, exit").unwrap().0, vec![Kind::Exec, Kind::Exit]);
+        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len());
+        assert!(parse_kinds("exec,bogus").unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn outputs() {
+        let cli = Cli::try_parse_from(["vigil", "run", "--output", "stdout", "--output", "file:/tmp/x"]).unwrap();
+        let Command::Run(a) = cli.command else { panic!() };
+        assert_eq!(a.outputs, vec![Target::Stdout, Target::File("/tmp/x".into())]);
+        assert!(Cli::try_parse_from(["vigil", "run", "--output", "file:"]).is_err());
+    }
+}

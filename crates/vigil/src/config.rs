@@ -1,0 +1,126 @@
+//! The agent's YAML configuration: raw (as written, unknown keys rejected) then validated.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// As written in the file. Every field is optional; defaults are documented in docs/config.md.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ancestry_depth: Option<usize>,
+    process_table_capacity: Option<usize>,
+    args_max: Option<u32>,
+    ringbuf_bytes: Option<u32>,
+    wakeup_bytes: Option<u32>,
+    flush_interval_ms: Option<u64>,
+    stats_interval_secs: Option<u64>,
+    threads: Option<bool>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Ancestors listed per event.
+    pub ancestry_depth: usize,
+    /// Processes kept in the table before evicting.
+    pub process_table_capacity: usize,
+    /// argv bytes captured per exec (at most 8192).
+    pub args_max: u32,
+    /// Ring buffer size (power of two, at least 64 KiB).
+    pub ringbuf_bytes: u32,
+    /// Pending bytes that wake the consumer early.
+    pub wakeup_bytes: u32,
+    /// Longest time an event waits in the ring buffer.
+    pub flush_interval_ms: u64,
+    /// Period of the stats log line (0: only at exit).
+    pub stats_interval_secs: u64,
+    /// Report thread creation as fork events.
+    pub threads: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ancestry_depth: 8,
+            process_table_capacity: 65_536,
+            args_max: vigil_abi::VIGIL_ARGS_MAX,
+            ringbuf_bytes: 8 << 20,
+            wakeup_bytes: 256 << 10,
+            flush_interval_ms: 100,
+            stats_interval_secs: 60,
+            threads: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        let raw: RawConfig = if text.trim().is_empty() { RawConfig::default() } else { serde_yaml::from_str(text)? };
+        let d = Config::default();
+        let c = Config {
+            ancestry_depth: raw.ancestry_depth.unwrap_or(d.ancestry_depth),
+            process_table_capacity: raw.process_table_capacity.unwrap_or(d.process_table_capacity),
+            args_max: raw.args_max.unwrap_or(d.args_max),
+            ringbuf_bytes: raw.ringbuf_bytes.unwrap_or(d.ringbuf_bytes),
+            wakeup_bytes: raw.wakeup_bytes.unwrap_or(d.wakeup_bytes),
+            flush_interval_ms: raw.flush_interval_ms.unwrap_or(d.flush_interval_ms),
+            stats_interval_secs: raw.stats_interval_secs.unwrap_or(d.stats_interval_secs),
+            threads: raw.threads.unwrap_or(d.threads),
+        };
+        if c.args_max == 0 || c.args_max > vigil_abi::VIGIL_ARGS_MAX {
+            bail!("args_max: {} is outside 1..={}", c.args_max, vigil_abi::VIGIL_ARGS_MAX);
+        }
+        if !c.ringbuf_bytes.is_power_of_two() || c.ringbuf_bytes < 64 << 10 {
+            bail!("ringbuf_bytes: {} must be a power of two of at least 65536", c.ringbuf_bytes);
+        }
+        if c.wakeup_bytes == 0 || c.wakeup_bytes > c.ringbuf_bytes / 2 {
+            bail!("wakeup_bytes: {} must be between 1 and half of ringbuf_bytes", c.wakeup_bytes);
+        }
+        if !(1..=10_000).contains(&c.flush_interval_ms) {
+            bail!("flush_interval_ms: {} is outside 1..=10000", c.flush_interval_ms);
+        }
+        if c.process_table_capacity < 1024 {
+            bail!("process_table_capacity: {} is below 1024", c.process_table_capacity);
+        }
+        if c.ancestry_depth > 64 {
+            bail!("ancestry_depth: {} is above 64", c.ancestry_depth);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let c = Config::parse("ancestry_depth: 3\nthreads: true\n").unwrap();
+        assert_eq!((c.ancestry_depth, c.threads), (3, true));
+    }
+
+    #[test]
+    fn unknown_keys_name_their_location() {
+        let e = format!("{:#}", Config::parse("ancestry_depth: 3\nbogus: 1\n").unwrap_err());
+        assert!(e.contains("bogus") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        assert!(format!("{:#}", Config::parse("ringbuf_bytes: 1000").unwrap_err()).contains("ringbuf_bytes"));
+        assert!(format!("{:#}", Config::parse("args_max: 0").unwrap_err()).contains("args_max"));
+    }
+}

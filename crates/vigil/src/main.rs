@@ -1,0 +1,38 @@
+//! `vigil`: the agent binary. Glue only: CLI, config, wiring of the crates.
+
+mod cli;
+mod config;
+mod pipeline;
+mod probe_cmd;
+mod run;
+mod stats;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match cli.command {
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Probe { json } => probe_cmd::probe(json),
+        cli::Command::Version => {
+            println!("vigil {} (BPF ABI {})", env!("CARGO_PKG_VERSION"), vigil_abi::VIGIL_ABI_VERSION);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `vigil run`: load and attach the sensors, seed the process table, stream until signalled.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use vigil_bpf::{ProcessSensor, SensorConfig};
+use vigil_enrich::ProcessTable;
+use vigil_export::api::{self, Health};
+use vigil_export::sink::Sink;
+
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::stats::Snapshot;
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let cfg = Config::load(args.config.as_deref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let sinks = args
+        .outputs
+        .iter()
+        .map(|t| Sink::open(t).with_context(|| format!("opening output {t:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    let health = Arc::new(Health::default());
+    if let Some(addr) = args.api {
+        let bound = api::spawn(addr, health.clone()).with_context(|| format!("serving the API on {addr}"))?;
+        tracing::info!("api listening on http://{bound}");
+    }
+
+    vigil_bpf::route_libbpf_logs();
+    for m in vigil_bpf::mounts::ensure() {
+        if m.state != "present" {
+            tracing::info!("{} at {}: {}", m.fs, m.path, m.state);
+        }
+    }
+    let sensor_cfg = SensorConfig {
+        self_tgid: std::process::id(),
+        args_max: cfg.args_max,
+        wakeup_bytes: cfg.wakeup_bytes,
+        emit_threads: cfg.threads,
+        ringbuf_bytes: cfg.ringbuf_bytes,
+    };
+    let mut sensor = ProcessSensor::load(&sensor_cfg)?;
+    sensor.attach()?;
+
+    // Seed after attaching: a process born in between is both in /proc and in the ring buffer,
+    // and the event (applied later) wins.
+    let mut table = ProcessTable::new(cfg.process_table_capacity);
+    let seeded = seed(&mut table);
+    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let pipeline = RefCell::new(Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth));
+    let rb = sensor
+        .ring_buffer(|rec| {
+            pipeline.borrow_mut().handle(rec);
+            0
+        })
+        .context("opening the ring buffer")?;
+
+    health.ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        sensors = "process",
+        seeded_processes = seeded,
+        programs = %sensor.program_names().join(","),
+        "ready"
+    );
+
+    let poll = Duration::from_millis(cfg.flush_interval_ms);
+    let stats_every = (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
+    let mut last_stats = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        // Records are submitted without wakeups; poll returns early only past the wakeup
+        // threshold, so drain explicitly every interval.
+        if let Err(e) = rb.poll(poll) {
+            if e.kind() != vigil_bpf::ErrorKind::Interrupted {
+                tracing::warn!("ring buffer poll: {e}");
+            }
+        }
+        let _ = rb.consume();
+        pipeline.borrow_mut().flush();
+        if let Some(every) = stats_every {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                let mut p = pipeline.borrow_mut();
+                p.clock = vigil_export::json::Clock::now();
+                tracing::info!("{}", Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats()).line());
+            }
+        }
+    }
+
+    // Detach first so that nothing new arrives, then drain what is left.
+    sensor.detach();
+    let _ = rb.consume();
+    let mut p = pipeline.borrow_mut();
+    p.flush();
+    let snap = Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats());
+    tracing::info!("{}", snap.line());
+    eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
+    Ok(())
+}
+
+/// Seeds the table from /proc so that pre-existing processes have parents and ancestry.
+fn seed(table: &mut ProcessTable) -> usize {
+    let cgroup2 = vigil_bpf::mounts::cgroup2_root();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let mut n = 0;
+    for entry in dir.flatten() {
+        let Some(tgid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if let Some(info) = vigil_enrich::read_process(Path::new("/proc"), tgid, &cgroup2) {
+            table.insert(info);
+            n += 1;
+        }
+    }
+    n
+}

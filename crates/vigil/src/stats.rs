@@ -1,0 +1,95 @@
+//! Counters of everything the pipeline saw, dropped or filtered, per event kind and cause, so
+//! that no loss is silent: delivered + dropped = generated for every kind.
+
+use serde::Serialize;
+use vigil_abi::{VIGIL_STAT_FILTERED, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL, VIGIL_STAT_SUBMITTED};
+use vigil_bpf::KernelStats;
+use vigil_enrich::TableStats;
+use vigil_events::Kind;
+
+/// User-space counters, indexed by position in `Kind::ALL`.
+#[derive(Debug, Default)]
+pub struct UserStats {
+    pub received: [u64; Kind::ALL.len()],
+    pub sink_errors: [u64; Kind::ALL.len()],
+    pub filtered_output: [u64; Kind::ALL.len()],
+    pub decode_errors: u64,
+}
+
+pub fn index(k: Kind) -> usize {
+    Kind::ALL.iter().position(|x| *x == k).expect("every kind is in ALL")
+}
+
+/// One kind's accounting.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct KindStats {
+    pub kind: &'static str,
+    /// Records the kernel produced (submitted + lost to a full ring buffer).
+    pub generated: u64,
+    /// Records that reached user space.
+    pub received: u64,
+    pub dropped_ringbuf_full: u64,
+    /// Lines an output failed to write.
+    pub dropped_sink_error: u64,
+    /// Dropped on purpose in the kernel (the agent itself; threads when off).
+    pub filtered_kernel: u64,
+    /// Received but not printed because of `--events`.
+    pub filtered_output: u64,
+    /// Records sent with a field missing because a kernel read failed.
+    pub read_errors: u64,
+}
+
+/// Everything the stats line and the exit summary report.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub kinds: Vec<KindStats>,
+    pub decode_errors: u64,
+    pub process_table_size: usize,
+    pub process_table_evictions: u64,
+    pub process_table_reaped: u64,
+}
+
+impl Snapshot {
+    pub fn new(kernel: &KernelStats, user: &UserStats, table: TableStats) -> Snapshot {
+        let kinds = Kind::ALL
+            .iter()
+            .map(|&k| {
+                let kc = &kernel.counts[k.abi() as usize];
+                let i = index(k);
+                KindStats {
+                    kind: k.name(),
+                    generated: kc[VIGIL_STAT_SUBMITTED as usize] + kc[VIGIL_STAT_RINGBUF_FULL as usize],
+                    received: user.received[i],
+                    dropped_ringbuf_full: kc[VIGIL_STAT_RINGBUF_FULL as usize],
+                    dropped_sink_error: user.sink_errors[i],
+                    filtered_kernel: kc[VIGIL_STAT_FILTERED as usize],
+                    filtered_output: user.filtered_output[i],
+                    read_errors: kc[VIGIL_STAT_READ_ERROR as usize],
+                }
+            })
+            .collect();
+        Snapshot {
+            kinds,
+            decode_errors: user.decode_errors,
+            process_table_size: table.size,
+            process_table_evictions: table.evictions,
+            process_table_reaped: table.reaped,
+        }
+    }
+
+    /// One human line: `exec 120/120 (dropped 0) fork ...`.
+    pub fn line(&self) -> String {
+        let mut s = String::from("stats:");
+        for k in &self.kinds {
+            s.push_str(&format!(
+                " {}[generated={} received={} dropped_ringbuf_full={} dropped_sink_error={}]",
+                k.kind, k.generated, k.received, k.dropped_ringbuf_full, k.dropped_sink_error
+            ));
+        }
+        s.push_str(&format!(
+            " decode_errors={} process_table={} evictions={}",
+            self.decode_errors, self.process_table_size, self.process_table_evictions
+        ));
+        s
+    }
+}

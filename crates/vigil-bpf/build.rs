@@ -16,7 +16,12 @@ fn main() {
         SkeletonBuilder::new()
             .source(&src)
             .obj(out.join(format!("{prog}.bpf.o")))
-            .clang_args(includes.iter().map(String::as_str).chain(["-Wall", "-Werror"]))
+            .clang_args(
+                includes
+                    .iter()
+                    .map(String::as_str)
+                    .chain(["-Wall", "-Werror"]),
+            )
             .build_and_generate(out.join(format!("{prog}.skel.rs")))
             .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
     }

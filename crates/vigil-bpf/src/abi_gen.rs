@@ -44,11 +44,18 @@ pub fn btf_layouts(object: &[u8]) -> Result<Vec<BtfLayout>, GenError> {
         let mut fields = Vec::new();
         for m in c.iter() {
             let MemberAttr::Normal { offset } = m.attr else {
-                return Err(GenError::Unsupported(format!("bitfield in {}", name_of(&s))));
+                return Err(GenError::Unsupported(format!(
+                    "bitfield in {}",
+                    name_of(&s)
+                )));
             };
             fields.push((lossy(m.name), offset as usize / 8));
         }
-        out.push(BtfLayout { name: name_of(&s), size: c.size(), fields });
+        out.push(BtfLayout {
+            name: name_of(&s),
+            size: c.size(),
+            fields,
+        });
     }
     Ok(out)
 }
@@ -64,7 +71,10 @@ pub fn generate(object: &[u8]) -> Result<String, GenError> {
 
     let mut enums: Vec<Enum> = btf
         .type_by_kind::<Enum>()
-        .filter(|e| e.name().is_some_and(|n| n.to_string_lossy().starts_with(PREFIX)))
+        .filter(|e| {
+            e.name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX))
+        })
         .collect();
     enums.sort_by_key(|e| name_of(e));
     enums.dedup_by_key(|e| name_of(e));
@@ -110,7 +120,11 @@ fn gen_struct(btf: &Btf, s: &Struct, src: &mut String) -> Result<(), GenError> {
         let (rust_ty, read) = field_type(&ty, off, &format!("{c_name}.{field}"))?;
         writeln!(fields, "pub {field}: {rust_ty},").unwrap();
         writeln!(reads, "{field}: {read},").unwrap();
-        write!(layout, "(\"{field}\", core::mem::offset_of!({name}, {field})),").unwrap();
+        write!(
+            layout,
+            "(\"{field}\", core::mem::offset_of!({name}, {field})),"
+        )
+        .unwrap();
     }
     write!(
         src,
@@ -138,7 +152,10 @@ fn field_type(ty: &BtfType, off: usize, what: &str) -> Result<(String, String), 
         BtfKind::Int | BtfKind::Enum => {
             let (bits, signed) = match Int::try_from(*ty) {
                 Ok(i) => (i.bits as usize, matches!(i.encoding, IntEncoding::Signed)),
-                Err(_) => (Enum::try_from(*ty).map(|e| e.size() * 8).unwrap_or(0), false),
+                Err(_) => (
+                    Enum::try_from(*ty).map(|e| e.size() * 8).unwrap_or(0),
+                    false,
+                ),
             };
             let rust = match (bits, signed) {
                 (8 | 16 | 32 | 64, false) => format!("u{bits}"),
@@ -158,10 +175,16 @@ fn field_type(ty: &BtfType, off: usize, what: &str) -> Result<(String, String), 
             }
             let n = a.capacity();
             let end = off + n;
-            Ok((format!("[u8; {n}]"), format!("b[{off}..{end}].try_into().ok()?")))
+            Ok((
+                format!("[u8; {n}]"),
+                format!("b[{off}..{end}].try_into().ok()?"),
+            ))
         }
         BtfKind::Struct => {
-            let n = ty.name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let n = ty
+                .name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if !n.starts_with(PREFIX) {
                 return Err(GenError::Unsupported(format!("{what}: struct {n}")));
             }
@@ -175,7 +198,10 @@ fn field_type(ty: &BtfType, off: usize, what: &str) -> Result<(String, String), 
 fn abi_structs<'b>(btf: &'b Btf<'b>) -> Vec<Struct<'b>> {
     let mut v: Vec<Struct> = btf
         .type_by_kind::<Struct>()
-        .filter(|s| s.name().is_some_and(|n| n.to_string_lossy().starts_with(PREFIX)))
+        .filter(|s| {
+            s.name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX))
+        })
         .collect();
     v.sort_by_key(|s| name_of(s));
     v.dedup_by_key(|s| name_of(s));
@@ -187,7 +213,8 @@ fn name_of(t: &BtfType) -> String {
 }
 
 fn lossy(n: Option<&std::ffi::OsStr>) -> String {
-    n.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    n.map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `vigil_exec_event` -> `ExecEvent`.
@@ -197,7 +224,9 @@ fn rust_name(c_name: &str) -> String {
         .split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -208,10 +237,16 @@ fn rustfmt(src: &str) -> Result<String, GenError> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    child.stdin.take().expect("piped").write_all(src.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(src.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        return Err(GenError::Rustfmt(std::io::Error::other("rustfmt rejected the generated code")));
+        return Err(GenError::Rustfmt(std::io::Error::other(
+            "rustfmt rejected the generated code",
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

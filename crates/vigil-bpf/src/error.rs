@@ -6,7 +6,10 @@
 pub enum LoadError {
     /// This kernel cannot run the sensor; `reason` names what is missing.
     #[error("{sensor}: unsupported on this kernel: {reason}")]
-    Unsupported { sensor: &'static str, reason: String },
+    Unsupported {
+        sensor: &'static str,
+        reason: String,
+    },
     /// The kernel has what the sensor needs, yet loading or attaching failed.
     #[error("{sensor}: {stage} failed: {source}")]
     Failed {

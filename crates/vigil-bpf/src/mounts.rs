@@ -25,7 +25,11 @@ pub fn ensure() -> Vec<MountState> {
 
 fn ensure_tracefs() -> MountState {
     if fs_magic("/sys/kernel/debug/tracing") == Some(TRACEFS_MAGIC) {
-        return MountState { fs: "tracefs", path: "/sys/kernel/debug/tracing", state: "present".into() };
+        return MountState {
+            fs: "tracefs",
+            path: "/sys/kernel/debug/tracing",
+            state: "present".into(),
+        };
     }
     ensure_one("tracefs", "/sys/kernel/tracing", TRACEFS_MAGIC)
 }
@@ -60,7 +64,13 @@ fn mount(fs: &str, path: &str) -> std::io::Result<()> {
     let dst = CString::new(path).expect("no NUL");
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
     let rc = unsafe {
-        libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc == 0 {
         Ok(())

@@ -65,7 +65,11 @@ const HELPERS: &[(&str, &str)] = &[
 ];
 
 /// Tracepoints the process sensor attaches to (as tp_btf).
-const PROCESS_HOOKS: &[&str] = &["sched_process_exec", "sched_process_fork", "sched_process_exit"];
+const PROCESS_HOOKS: &[&str] = &[
+    "sched_process_exec",
+    "sched_process_fork",
+    "sched_process_exit",
+];
 
 /// Probes hooks and helpers once per process.
 fn cached_programs() -> &'static (Vec<Check>, Vec<Check>) {
@@ -74,7 +78,10 @@ fn cached_programs() -> &'static (Vec<Check>, Vec<Check>) {
         // Expected failures (EPERM, ENOENT) are the answer here, not news: keep libbpf quiet.
         let previous = libbpf_rs::set_print(None);
         let hooks = HOOKS.iter().map(|(p, n, a)| probe_one(p, n, *a)).collect();
-        let helpers = HELPERS.iter().map(|(p, n)| probe_one(p, n, false)).collect();
+        let helpers = HELPERS
+            .iter()
+            .map(|(p, n)| probe_one(p, n, false))
+            .collect();
         libbpf_rs::set_print(previous);
         (hooks, helpers)
     })
@@ -85,23 +92,56 @@ pub fn run() -> ProbeReport {
     let mounts = mounts::ensure();
     let (hooks, helpers) = cached_programs().clone();
     let process = match ProcessSensor::load(&SensorConfig::default()).and_then(|mut s| s.attach()) {
-        Ok(()) => Check { name: "process".into(), status: Status::Supported, detail: format!("tp_btf: {}", PROCESS_HOOKS.join(", ")) },
-        Err(e @ crate::LoadError::Unsupported { .. }) => Check { name: "process".into(), status: Status::Unsupported, detail: e.to_string() },
-        Err(e) => Check { name: "process".into(), status: Status::Failed, detail: format!("{e:#}") },
+        Ok(()) => Check {
+            name: "process".into(),
+            status: Status::Supported,
+            detail: format!("tp_btf: {}", PROCESS_HOOKS.join(", ")),
+        },
+        Err(e @ crate::LoadError::Unsupported { .. }) => Check {
+            name: "process".into(),
+            status: Status::Unsupported,
+            detail: e.to_string(),
+        },
+        Err(e) => Check {
+            name: "process".into(),
+            status: Status::Failed,
+            detail: format!("{e:#}"),
+        },
     };
-    let live = |c: &Check| if c.status == Status::Supported { Status::Supported } else { Status::Unsupported };
+    let live = |c: &Check| {
+        if c.status == Status::Supported {
+            Status::Supported
+        } else {
+            Status::Unsupported
+        }
+    };
     let capabilities = vec![Check {
         name: "process events (exec, fork, exit) with argv, cwd, tty, ancestry".into(),
         status: live(&process),
-        detail: if process.status == Status::Supported { "live".into() } else { process.detail.clone() },
+        detail: if process.status == Status::Supported {
+            "live".into()
+        } else {
+            process.detail.clone()
+        },
     }];
-    ProbeReport { kernel: kernel_release(), mounts, hooks, helpers, sensors: vec![process], capabilities }
+    ProbeReport {
+        kernel: kernel_release(),
+        mounts,
+        hooks,
+        helpers,
+        sensors: vec![process],
+        capabilities,
+    }
 }
 
 /// Why the process sensor cannot run here, if the kernel lacks something it needs.
 pub fn process_sensor_missing() -> Option<String> {
     let (hooks, helpers) = cached_programs();
-    for c in hooks.iter().filter(|c| c.name == "tp_btf").chain(helpers.iter()) {
+    for c in hooks
+        .iter()
+        .filter(|c| c.name == "tp_btf")
+        .chain(helpers.iter())
+    {
         if c.status != Status::Supported {
             return Some(format!("{} unavailable: {}", c.name, c.detail));
         }
@@ -112,12 +152,19 @@ pub fn process_sensor_missing() -> Option<String> {
     };
     PROCESS_HOOKS
         .iter()
-        .find(|tp| btf.type_by_name::<libbpf_rs::btf::BtfType>(&format!("btf_trace_{tp}")).is_none())
+        .find(|tp| {
+            btf.type_by_name::<libbpf_rs::btf::BtfType>(&format!("btf_trace_{tp}"))
+                .is_none()
+        })
         .map(|tp| format!("tracepoint sched/{tp} does not exist in this kernel"))
 }
 
 fn probe_one(prog: &str, name: &str, attach: bool) -> Check {
-    let check = |status, detail: String| Check { name: name.into(), status, detail };
+    let check = |status, detail: String| Check {
+        name: name.into(),
+        status,
+        detail,
+    };
     let mut storage = MaybeUninit::<OpenObject>::uninit();
     let mut open = match ProbeSkelBuilder::default().open(&mut storage) {
         Ok(o) => o,
@@ -137,7 +184,14 @@ fn probe_one(prog: &str, name: &str, attach: bool) -> Check {
             return errno_check(name, "attach", e);
         }
     }
-    check(Status::Supported, if attach { "loads and attaches".into() } else { "loads".into() })
+    check(
+        Status::Supported,
+        if attach {
+            "loads and attaches".into()
+        } else {
+            "loads".into()
+        },
+    )
 }
 
 /// Errors that mean "this kernel will not do it" rather than "something broke".
@@ -151,11 +205,17 @@ fn errno_check(name: &str, stage: &str, e: libbpf_rs::Error) -> Check {
     ) || e.to_string().contains("524");
     Check {
         name: name.into(),
-        status: if unsupported { Status::Unsupported } else { Status::Failed },
+        status: if unsupported {
+            Status::Unsupported
+        } else {
+            Status::Failed
+        },
         detail: format!("{stage}: {e}"),
     }
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

@@ -60,11 +60,16 @@ impl ProcessSensor {
     pub fn load(cfg: &SensorConfig) -> Result<Self, LoadError> {
         // The skeleton borrows its object storage for its whole life; sensors live as long as
         // the agent, so the few bytes are leaked on purpose rather than made self-referential.
-        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
         let mut open = ProcessSkelBuilder::default()
             .open(storage)
             .map_err(|e| classify("open", e))?;
-        let ro = open.maps.rodata_data.as_deref_mut().expect("the object has .rodata");
+        let ro = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .expect("the object has .rodata");
         ro.cfg_self_tgid = cfg.self_tgid;
         ro.cfg_args_max = cfg.args_max.min(VIGIL_ARGS_MAX);
         ro.cfg_wakeup_bytes = cfg.wakeup_bytes;
@@ -99,7 +104,11 @@ impl ProcessSensor {
 
     /// Names of the programs in this sensor, for reports.
     pub fn program_names(&self) -> Vec<String> {
-        self.skel.object().progs().map(|p| p.name().to_string_lossy().into_owned()).collect()
+        self.skel
+            .object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect()
     }
 
     /// Reads and sums the per-CPU counters.
@@ -108,7 +117,11 @@ impl ProcessSensor {
         for kind in 0..VIGIL_EV_KIND_MAX {
             for stat in 0..VIGIL_STAT_MAX {
                 let key = (kind * VIGIL_STAT_MAX + stat).to_ne_bytes();
-                let per_cpu = self.skel.maps.vigil_stats.lookup_percpu(&key, MapFlags::ANY)?;
+                let per_cpu = self
+                    .skel
+                    .maps
+                    .vigil_stats
+                    .lookup_percpu(&key, MapFlags::ANY)?;
                 let sum = per_cpu
                     .unwrap_or_default()
                     .iter()
@@ -125,7 +138,14 @@ impl ProcessSensor {
 /// Turns a libbpf error into "unsupported here" when the kernel lacks what the sensor needs.
 fn classify(stage: &'static str, source: libbpf_rs::Error) -> LoadError {
     match crate::probe::process_sensor_missing() {
-        Some(reason) => LoadError::Unsupported { sensor: NAME, reason },
-        None => LoadError::Failed { sensor: NAME, stage, source },
+        Some(reason) => LoadError::Unsupported {
+            sensor: NAME,
+            reason,
+        },
+        None => LoadError::Failed {
+            sensor: NAME,
+            stage,
+            source,
+        },
     }
 }

@@ -35,8 +35,14 @@ pub fn read_process(proc_root: &Path, tgid: u32, cgroup2_root: &Path) -> Option<
     let start_ticks: u64 = f.get(19)?.parse().ok()?;
     let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
     let ids = |key: &str| -> (u32, u32) {
-        let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_default();
-        let mut it = line.split_ascii_whitespace().skip(1).filter_map(|v| v.parse().ok());
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default();
+        let mut it = line
+            .split_ascii_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok());
         (it.next().unwrap_or(0), it.next().unwrap_or(0))
     };
     let (uid, euid) = ids("Uid:");
@@ -45,15 +51,29 @@ pub fn read_process(proc_root: &Path, tgid: u32, cgroup2_root: &Path) -> Option<
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
         .filter(|v| *v != u32::MAX);
-    let link = |name: &str| std::fs::read_link(dir.join(name)).map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+    let link = |name: &str| {
+        std::fs::read_link(dir.join(name))
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .unwrap_or_default()
+    };
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
     let cmdline = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline);
-    let args = if cmdline.is_empty() { Vec::new() } else { cmdline.split(|b| *b == 0).map(<[u8]>::to_vec).collect() };
+    let args = if cmdline.is_empty() {
+        Vec::new()
+    } else {
+        cmdline.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+    };
     Some(ProcInfo {
         tgid,
         ppid,
         start_time_ns: start_ticks * (1_000_000_000 / clock_ticks()),
-        image: Arc::new(Image { exe: link("exe"), args, args_truncated: false, cwd: link("cwd"), comm }),
+        image: Arc::new(Image {
+            exe: link("exe"),
+            args,
+            args_truncated: false,
+            cwd: link("cwd"),
+            comm,
+        }),
         uid,
         gid,
         euid,
@@ -93,7 +113,10 @@ mod tests {
         let p = read_process(Path::new("/proc"), me, Path::new("/sys/fs/cgroup/unified")).unwrap();
         assert_eq!(p.tgid, me);
         assert_eq!(p.ppid, std::os::unix::process::parent_id());
-        assert_eq!(p.image.exe, std::env::current_exe().unwrap().as_os_str().as_bytes());
+        assert_eq!(
+            p.image.exe,
+            std::env::current_exe().unwrap().as_os_str().as_bytes()
+        );
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl ProcessTable {
     }
 
     pub fn stats(&self) -> TableStats {
-        TableStats { size: self.procs.len(), ..self.stats }
+        TableStats {
+            size: self.procs.len(),
+            ..self.stats
+        }
     }
 
     /// Inserts or replaces an entry (seeding, exec, fork).
@@ -133,7 +136,10 @@ impl ProcessTable {
                         tgid: 0,
                         ppid: 0,
                         start_time_ns: 0,
-                        image: Arc::new(Image { comm: f.comm.clone(), ..Image::default() }),
+                        image: Arc::new(Image {
+                            comm: f.comm.clone(),
+                            ..Image::default()
+                        }),
                         uid: 0,
                         gid: 0,
                         euid: 0,
@@ -172,7 +178,10 @@ impl ProcessTable {
         let mut pid = ppid;
         while pid != 0 && out.len() < depth {
             let Some(p) = self.procs.get(&pid) else { break };
-            out.push(Ancestor { pid, image: p.image.clone() });
+            out.push(Ancestor {
+                pid,
+                image: p.image.clone(),
+            });
             if p.ppid == pid {
                 break;
             }
@@ -183,8 +192,14 @@ impl ProcessTable {
 
     fn reap(&mut self) {
         while self.exited.len() > self.keep_exited {
-            let Some((tgid, start)) = self.exited.pop_front() else { break };
-            if self.procs.get(&tgid).is_some_and(|p| p.exited && p.start_time_ns == start) {
+            let Some((tgid, start)) = self.exited.pop_front() else {
+                break;
+            };
+            if self
+                .procs
+                .get(&tgid)
+                .is_some_and(|p| p.exited && p.start_time_ns == start)
+            {
                 self.procs.remove(&tgid);
                 self.stats.reaped += 1;
             }
@@ -194,14 +209,24 @@ impl ProcessTable {
     fn enforce_capacity(&mut self) {
         while self.procs.len() > self.capacity {
             if let Some((tgid, start)) = self.exited.pop_front() {
-                if self.procs.get(&tgid).is_some_and(|p| p.exited && p.start_time_ns == start) {
+                if self
+                    .procs
+                    .get(&tgid)
+                    .is_some_and(|p| p.exited && p.start_time_ns == start)
+                {
                     self.procs.remove(&tgid);
                     self.stats.reaped += 1;
                 }
                 continue;
             }
-            let Some((tgid, start)) = self.order.pop_front() else { break };
-            if self.procs.get(&tgid).is_some_and(|p| p.start_time_ns == start) {
+            let Some((tgid, start)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .procs
+                .get(&tgid)
+                .is_some_and(|p| p.start_time_ns == start)
+            {
                 self.procs.remove(&tgid);
                 self.stats.evictions += 1;
             }
@@ -209,7 +234,8 @@ impl ProcessTable {
         // Keep the lazy queue from growing without bound under pid churn.
         if self.order.len() > self.capacity * 2 {
             let procs = &self.procs;
-            self.order.retain(|(t, s)| procs.get(t).is_some_and(|p| p.start_time_ns == *s));
+            self.order
+                .retain(|(t, s)| procs.get(t).is_some_and(|p| p.start_time_ns == *s));
         }
     }
 }
@@ -220,7 +246,13 @@ mod tests {
     use vigil_events::{Exec, Exit, Fork, Header, Kind};
 
     fn hdr(kind: Kind, tgid: u32) -> Header {
-        Header { kind, time_ns: 0, pid: tgid, tgid, cgroup_id: 1 }
+        Header {
+            kind,
+            time_ns: 0,
+            pid: tgid,
+            tgid,
+            cgroup_id: 1,
+        }
     }
 
     fn exec(tgid: u32, ppid: u32, exe: &str) -> Event {
@@ -283,7 +315,10 @@ mod tests {
         assert_eq!(t.get(11).unwrap().image.exe, b"/bin/sh");
         t.apply(&exec(11, 10, "/bin/ls"));
         assert_eq!(t.get(11).unwrap().image.exe, b"/bin/ls");
-        assert_eq!(exes(&t, 11), vec![(11, "/bin/ls".into()), (10, "/bin/sh".into())]);
+        assert_eq!(
+            exes(&t, 11),
+            vec![(11, "/bin/ls".into()), (10, "/bin/sh".into())]
+        );
     }
 
     #[test]

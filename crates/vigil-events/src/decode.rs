@@ -23,14 +23,23 @@ pub enum DecodeError {
 
 /// Decodes one ring-buffer record.
 pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
-    let h = EventHeader::read(rec).ok_or(DecodeError::TooShort { need: EventHeader::SIZE, have: rec.len() })?;
+    let h = EventHeader::read(rec).ok_or(DecodeError::TooShort {
+        need: EventHeader::SIZE,
+        have: rec.len(),
+    })?;
     if u32::from(h.abi_version) != VIGIL_ABI_VERSION {
         return Err(DecodeError::AbiVersion(h.abi_version));
     }
     let kind = Kind::from_abi(u32::from(h.kind)).ok_or(DecodeError::UnknownKind(h.kind))?;
     // The header's size is the producer's claim; the ring buffer's length is the truth.
     let rec = rec.get(..h.size as usize).unwrap_or(rec);
-    let header = Header { kind, time_ns: h.time_ns, pid: h.pid, tgid: h.tgid, cgroup_id: h.cgroup_id };
+    let header = Header {
+        kind,
+        time_ns: h.time_ns,
+        pid: h.pid,
+        tgid: h.tgid,
+        cgroup_id: h.cgroup_id,
+    };
     match kind {
         Kind::Exec => decode_exec(rec, header).map(Event::Exec),
         Kind::Fork => {
@@ -61,7 +70,10 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
 }
 
 fn read_fixed<T>(rec: &[u8], read: fn(&[u8]) -> Option<T>, size: usize) -> Result<T, DecodeError> {
-    read(rec).ok_or(DecodeError::TooShort { need: size, have: rec.len() })
+    read(rec).ok_or(DecodeError::TooShort {
+        need: size,
+        have: rec.len(),
+    })
 }
 
 fn decode_exec(rec: &[u8], header: Header) -> Result<Exec, DecodeError> {
@@ -87,7 +99,8 @@ fn decode_exec(rec: &[u8], header: Header) -> Result<Exec, DecodeError> {
         gid: e.gid,
         euid: e.euid,
         egid: e.egid,
-        loginuid: (e.flags & VIGIL_F_NO_LOGINUID == 0 && e.loginuid != u32::MAX).then_some(e.loginuid),
+        loginuid: (e.flags & VIGIL_F_NO_LOGINUID == 0 && e.loginuid != u32::MAX)
+            .then_some(e.loginuid),
         tty_dev: e.tty_dev,
         comm: cstr(&e.comm),
         exe,
@@ -153,10 +166,15 @@ mod tests {
     #[test]
     fn exec_with_tail() {
         let rec = exec_record(b"/bin/true", b"/tmp", b"true\0a b\0\xff\xfe\0", 0);
-        let Event::Exec(e) = decode(&rec).unwrap() else { panic!("not exec") };
+        let Event::Exec(e) = decode(&rec).unwrap() else {
+            panic!("not exec")
+        };
         assert_eq!(e.exe, b"/bin/true");
         assert_eq!(e.cwd, b"/tmp");
-        assert_eq!(e.args, vec![b"true".to_vec(), b"a b".to_vec(), b"\xff\xfe".to_vec()]);
+        assert_eq!(
+            e.args,
+            vec![b"true".to_vec(), b"a b".to_vec(), b"\xff\xfe".to_vec()]
+        );
         assert_eq!(e.loginuid, Some(4242));
         assert_eq!(e.comm, b"true");
         assert_eq!(e.header.cgroup_id, 99);
@@ -166,7 +184,9 @@ mod tests {
     #[test]
     fn truncated_argv_keeps_partial_last_arg() {
         let rec = exec_record(b"/x", b"/", b"one\0tw", VIGIL_F_ARGS_TRUNCATED);
-        let Event::Exec(e) = decode(&rec).unwrap() else { panic!("not exec") };
+        let Event::Exec(e) = decode(&rec).unwrap() else {
+            panic!("not exec")
+        };
         assert_eq!(e.args, vec![b"one".to_vec(), b"tw".to_vec()]);
         assert!(e.args_truncated);
     }
@@ -175,14 +195,23 @@ mod tests {
     fn lengths_past_the_record_are_rejected() {
         let mut rec = exec_record(b"/bin/true", b"/", b"", 0);
         rec.truncate(rec.len() - 3);
-        assert_eq!(decode(&rec), Err(DecodeError::TailOutOfBounds { what: "exe" }));
+        assert_eq!(
+            decode(&rec),
+            Err(DecodeError::TailOutOfBounds { what: "exe" })
+        );
     }
 
     #[test]
     fn short_and_unknown_records_are_errors() {
-        assert!(matches!(decode(&[1, 2, 3]), Err(DecodeError::TooShort { .. })));
+        assert!(matches!(
+            decode(&[1, 2, 3]),
+            Err(DecodeError::TooShort { .. })
+        ));
         assert_eq!(decode(&header(77, 32)), Err(DecodeError::UnknownKind(77)));
-        assert!(matches!(decode(&header(VIGIL_EV_EXIT, 32)), Err(DecodeError::TooShort { .. })));
+        assert!(matches!(
+            decode(&header(VIGIL_EV_EXIT, 32)),
+            Err(DecodeError::TooShort { .. })
+        ));
     }
 
     #[test]
@@ -193,7 +222,9 @@ mod tests {
             b.extend(v.to_ne_bytes());
         }
         b.extend([0u8; 16]);
-        let Event::Exit(e) = decode(&b).unwrap() else { panic!("not exit") };
+        let Event::Exit(e) = decode(&b).unwrap() else {
+            panic!("not exit")
+        };
         assert_eq!((e.code, e.signal, e.core_dumped), (None, Some(9), true));
     }
 

@@ -20,14 +20,19 @@ impl Clock {
     /// Samples both clocks now; call again now and then to follow wall-clock adjustments.
     pub fn now() -> Self {
         let read = |id| {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: ts is a valid out-pointer for clock_gettime.
             unsafe { libc::clock_gettime(id, &mut ts) };
             i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
         };
         let boot = read(libc::CLOCK_BOOTTIME);
         let real = read(libc::CLOCK_REALTIME);
-        Self { boot_to_unix_ns: real - boot }
+        Self {
+            boot_to_unix_ns: real - boot,
+        }
     }
 
     pub fn unix_ns(&self, boot_ns: u64) -> i128 {
@@ -178,7 +183,11 @@ pub fn render(
         Event::Fork(f) => {
             process.ppid = f.parent_tgid;
             process.start_time = ctx.clock.rfc3339(f.start_time_ns);
-            fork = Some(ForkOut { thread: f.thread, parent_pid: f.parent_tgid, parent_tid: f.parent_pid });
+            fork = Some(ForkOut {
+                thread: f.thread,
+                parent_pid: f.parent_tgid,
+                parent_tid: f.parent_pid,
+            });
         }
         Event::Exit(x) => {
             process.ppid = x.ppid;
@@ -201,12 +210,17 @@ pub fn render(
         process,
         ancestry: ancestry
             .iter()
-            .map(|a| AncestorOut { pid: a.pid, exe: lossy(&a.image.exe), exe_b64: b64_if_needed(&a.image.exe) })
+            .map(|a| AncestorOut {
+                pid: a.pid,
+                exe: lossy(&a.image.exe),
+                exe_b64: b64_if_needed(&a.image.exe),
+            })
             .collect(),
         fork,
         exit,
     };
-    serde_json::to_writer(&mut *out, &line).expect("serializing plain structs into a Vec cannot fail");
+    serde_json::to_writer(&mut *out, &line)
+        .expect("serializing plain structs into a Vec cannot fail");
     out.push(b'\n');
 }
 

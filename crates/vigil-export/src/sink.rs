@@ -38,7 +38,10 @@ impl Sink {
             Target::Stdout => Sink::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
             Target::File(path) => {
                 let f = OpenOptions::new().create(true).append(true).open(path)?;
-                Sink::File { path: path.clone(), w: BufWriter::with_capacity(1 << 16, f) }
+                Sink::File {
+                    path: path.clone(),
+                    w: BufWriter::with_capacity(1 << 16, f),
+                }
             }
         })
     }

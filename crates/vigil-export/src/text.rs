@@ -14,12 +14,20 @@ pub fn lossy(b: &[u8]) -> Cow<'_, str> {
 
 /// The `_b64` companion of `b`, present only when `b` is not valid UTF-8.
 pub fn b64_if_needed(b: &[u8]) -> Option<String> {
-    std::str::from_utf8(b).is_err().then(|| base64::engine::general_purpose::STANDARD.encode(b))
+    std::str::from_utf8(b)
+        .is_err()
+        .then(|| base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// For a list (argv): the `_b64` companion holds every element when any is not UTF-8.
 pub fn b64_list_if_needed(items: &[Vec<u8>]) -> Option<Vec<String>> {
-    items.iter().any(|b| std::str::from_utf8(b).is_err()).then(|| {
-        items.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)).collect()
-    })
+    items
+        .iter()
+        .any(|b| std::str::from_utf8(b).is_err())
+        .then(|| {
+            items
+                .iter()
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                .collect()
+        })
 }

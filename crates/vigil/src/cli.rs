@@ -63,7 +63,10 @@ fn parse_kinds(s: &str) -> Result<KindSet, String> {
     for name in s.split(',').map(str::trim) {
         let k = Kind::from_name(name).ok_or_else(|| {
             let known: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown event kind `{name}` (known: {}, or `all`)", known.join(", "))
+            format!(
+                "unknown event kind `{name}` (known: {}, or `all`)",
+                known.join(", ")
+            )
         })?;
         if !kinds.contains(&k) {
             kinds.push(k);
@@ -78,16 +81,32 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(parse_kinds("exec, exit").unwrap().0, vec![Kind::Exec, Kind::Exit]);
+        assert_eq!(
+            parse_kinds("exec, exit").unwrap().0,
+            vec![Kind::Exec, Kind::Exit]
+        );
         assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len());
         assert!(parse_kinds("exec,bogus").unwrap_err().contains("bogus"));
     }
 
     #[test]
     fn outputs() {
-        let cli = Cli::try_parse_from(["vigil", "run", "--output", "stdout", "--output", "file:/tmp/x"]).unwrap();
-        let Command::Run(a) = cli.command else { panic!() };
-        assert_eq!(a.outputs, vec![Target::Stdout, Target::File("/tmp/x".into())]);
+        let cli = Cli::try_parse_from([
+            "vigil",
+            "run",
+            "--output",
+            "stdout",
+            "--output",
+            "file:/tmp/x",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            a.outputs,
+            vec![Target::Stdout, Target::File("/tmp/x".into())]
+        );
         assert!(Cli::try_parse_from(["vigil", "run", "--output", "file:"]).is_err());
     }
 }

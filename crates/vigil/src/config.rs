@@ -57,17 +57,26 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let Some(path) = path else { return Ok(Config::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Config::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let raw: RawConfig = if text.trim().is_empty() { RawConfig::default() } else { serde_yaml::from_str(text)? };
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_yaml::from_str(text)?
+        };
         let d = Config::default();
         let c = Config {
             ancestry_depth: raw.ancestry_depth.unwrap_or(d.ancestry_depth),
-            process_table_capacity: raw.process_table_capacity.unwrap_or(d.process_table_capacity),
+            process_table_capacity: raw
+                .process_table_capacity
+                .unwrap_or(d.process_table_capacity),
             args_max: raw.args_max.unwrap_or(d.args_max),
             ringbuf_bytes: raw.ringbuf_bytes.unwrap_or(d.ringbuf_bytes),
             wakeup_bytes: raw.wakeup_bytes.unwrap_or(d.wakeup_bytes),
@@ -76,19 +85,35 @@ impl Config {
             threads: raw.threads.unwrap_or(d.threads),
         };
         if c.args_max == 0 || c.args_max > vigil_abi::VIGIL_ARGS_MAX {
-            bail!("args_max: {} is outside 1..={}", c.args_max, vigil_abi::VIGIL_ARGS_MAX);
+            bail!(
+                "args_max: {} is outside 1..={}",
+                c.args_max,
+                vigil_abi::VIGIL_ARGS_MAX
+            );
         }
         if !c.ringbuf_bytes.is_power_of_two() || c.ringbuf_bytes < 64 << 10 {
-            bail!("ringbuf_bytes: {} must be a power of two of at least 65536", c.ringbuf_bytes);
+            bail!(
+                "ringbuf_bytes: {} must be a power of two of at least 65536",
+                c.ringbuf_bytes
+            );
         }
         if c.wakeup_bytes == 0 || c.wakeup_bytes > c.ringbuf_bytes / 2 {
-            bail!("wakeup_bytes: {} must be between 1 and half of ringbuf_bytes", c.wakeup_bytes);
+            bail!(
+                "wakeup_bytes: {} must be between 1 and half of ringbuf_bytes",
+                c.wakeup_bytes
+            );
         }
         if !(1..=10_000).contains(&c.flush_interval_ms) {
-            bail!("flush_interval_ms: {} is outside 1..=10000", c.flush_interval_ms);
+            bail!(
+                "flush_interval_ms: {} is outside 1..=10000",
+                c.flush_interval_ms
+            );
         }
         if c.process_table_capacity < 1024 {
-            bail!("process_table_capacity: {} is below 1024", c.process_table_capacity);
+            bail!(
+                "process_table_capacity: {} is below 1024",
+                c.process_table_capacity
+            );
         }
         if c.ancestry_depth > 64 {
             bail!("ancestry_depth: {} is above 64", c.ancestry_depth);
@@ -114,13 +139,19 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_their_location() {
-        let e = format!("{:#}", Config::parse("ancestry_depth: 3\nbogus: 1\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            Config::parse("ancestry_depth: 3\nbogus: 1\n").unwrap_err()
+        );
         assert!(e.contains("bogus") && e.contains("line 2"), "{e}");
     }
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        assert!(format!("{:#}", Config::parse("ringbuf_bytes: 1000").unwrap_err()).contains("ringbuf_bytes"));
+        assert!(
+            format!("{:#}", Config::parse("ringbuf_bytes: 1000").unwrap_err())
+                .contains("ringbuf_bytes")
+        );
         assert!(format!("{:#}", Config::parse("args_max: 0").unwrap_err()).contains("args_max"));
     }
 }

@@ -24,7 +24,11 @@ fn main() -> std::process::ExitCode {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Probe { json } => probe_cmd::probe(json),
         cli::Command::Version => {
-            println!("vigil {} (BPF ABI {})", env!("CARGO_PKG_VERSION"), vigil_abi::VIGIL_ABI_VERSION);
+            println!(
+                "vigil {} (BPF ABI {})",
+                env!("CARGO_PKG_VERSION"),
+                vigil_abi::VIGIL_ABI_VERSION
+            );
             Ok(())
         }
     };

@@ -22,8 +22,23 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(table: ProcessTable, sinks: Vec<Sink>, kinds: KindSet, host: String, ancestry_depth: usize) -> Self {
-        Self { table, sinks, kinds, host, clock: Clock::now(), ancestry_depth, stats: UserStats::default(), line: Vec::with_capacity(4096) }
+    pub fn new(
+        table: ProcessTable,
+        sinks: Vec<Sink>,
+        kinds: KindSet,
+        host: String,
+        ancestry_depth: usize,
+    ) -> Self {
+        Self {
+            table,
+            sinks,
+            kinds,
+            host,
+            clock: Clock::now(),
+            ancestry_depth,
+            stats: UserStats::default(),
+            line: Vec::with_capacity(4096),
+        }
     }
 
     pub fn handle(&mut self, rec: &[u8]) {
@@ -65,7 +80,10 @@ impl Pipeline {
         };
         let ancestry = self.table.ancestry(ppid, self.ancestry_depth);
         self.line.clear();
-        let ctx = Context { host: &self.host, clock: &self.clock };
+        let ctx = Context {
+            host: &self.host,
+            clock: &self.clock,
+        };
         render(event, proc, &ancestry, &ctx, &mut self.line);
         let mut failed = false;
         for s in &mut self.sinks {

@@ -30,7 +30,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let health = Arc::new(Health::default());
     if let Some(addr) = args.api {
-        let bound = api::spawn(addr, health.clone()).with_context(|| format!("serving the API on {addr}"))?;
+        let bound = api::spawn(addr, health.clone())
+            .with_context(|| format!("serving the API on {addr}"))?;
         tracing::info!("api listening on http://{bound}");
     }
 
@@ -54,8 +55,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     // and the event (applied later) wins.
     let mut table = ProcessTable::new(cfg.process_table_capacity);
     let seeded = seed(&mut table);
-    let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    let pipeline = RefCell::new(Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth));
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pipeline = RefCell::new(Pipeline::new(
+        table,
+        sinks,
+        args.events.clone(),
+        host,
+        cfg.ancestry_depth,
+    ));
     let rb = sensor
         .ring_buffer(|rec| {
             pipeline.borrow_mut().handle(rec);
@@ -72,7 +81,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     );
 
     let poll = Duration::from_millis(cfg.flush_interval_ms);
-    let stats_every = (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
+    let stats_every =
+        (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
     let mut last_stats = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
@@ -89,7 +99,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                 last_stats = Instant::now();
                 let mut p = pipeline.borrow_mut();
                 p.clock = vigil_export::json::Clock::now();
-                tracing::info!("{}", Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats()).line());
+                tracing::info!(
+                    "{}",
+                    Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats()).line()
+                );
             }
         }
     }
@@ -108,10 +121,18 @@ pub fn run(args: RunArgs) -> Result<()> {
 /// Seeds the table from /proc so that pre-existing processes have parents and ancestry.
 fn seed(table: &mut ProcessTable) -> usize {
     let cgroup2 = vigil_bpf::mounts::cgroup2_root();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     let mut n = 0;
     for entry in dir.flatten() {
-        let Some(tgid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(tgid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Some(info) = vigil_enrich::read_process(Path::new("/proc"), tgid, &cgroup2) {
             table.insert(info);
             n += 1;

@@ -2,7 +2,9 @@
 //! that no loss is silent: delivered + dropped = generated for every kind.
 
 use serde::Serialize;
-use vigil_abi::{VIGIL_STAT_FILTERED, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL, VIGIL_STAT_SUBMITTED};
+use vigil_abi::{
+    VIGIL_STAT_FILTERED, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL, VIGIL_STAT_SUBMITTED,
+};
 use vigil_bpf::KernelStats;
 use vigil_enrich::TableStats;
 use vigil_events::Kind;
@@ -17,7 +19,10 @@ pub struct UserStats {
 }
 
 pub fn index(k: Kind) -> usize {
-    Kind::ALL.iter().position(|x| *x == k).expect("every kind is in ALL")
+    Kind::ALL
+        .iter()
+        .position(|x| *x == k)
+        .expect("every kind is in ALL")
 }
 
 /// One kind's accounting.
@@ -58,7 +63,8 @@ impl Snapshot {
                 let i = index(k);
                 KindStats {
                     kind: k.name(),
-                    generated: kc[VIGIL_STAT_SUBMITTED as usize] + kc[VIGIL_STAT_RINGBUF_FULL as usize],
+                    generated: kc[VIGIL_STAT_SUBMITTED as usize]
+                        + kc[VIGIL_STAT_RINGBUF_FULL as usize],
                     received: user.received[i],
                     dropped_ringbuf_full: kc[VIGIL_STAT_RINGBUF_FULL as usize],
                     dropped_sink_error: user.sink_errors[i],

@@ -1,0 +1,104 @@
+//! Root tests of the kernel side: every program passes this kernel's verifier and attaches, and
+//! the Rust ABI mirror matches the compiled object's BTF exactly.
+
+use vigil_bpf::abi_gen::{btf_layouts, generate};
+use vigil_bpf::{ProcessSensor, SensorConfig, PROCESS_OBJECT};
+
+/// Root tests must not silently pass without root under CI.
+fn require_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI=true and not root: these tests need root"
+    );
+    eprintln!("skipping: not root");
+    false
+}
+
+#[test]
+fn process_sensor_passes_the_verifier_and_attaches() {
+    if !require_root() {
+        return;
+    }
+    vigil_bpf::mounts::ensure();
+    let mut s =
+        ProcessSensor::load(&SensorConfig::default()).expect("verifier accepts the process sensor");
+    s.attach()
+        .expect("tp_btf sched_process_{exec,fork,exit} attach");
+    let mut names = s.program_names();
+    names.sort();
+    assert_eq!(names, ["vigil_exec", "vigil_exit", "vigil_fork"]);
+}
+
+#[test]
+fn every_probe_program_gets_a_verdict_and_core_hooks_are_supported() {
+    if !require_root() {
+        return;
+    }
+    let r = vigil_bpf::probe::run();
+    let status = |name: &str| {
+        r.hooks
+            .iter()
+            .chain(&r.helpers)
+            .find(|c| c.name == name)
+            .map(|c| c.status)
+            .unwrap_or_else(|| panic!("{name} not probed"))
+    };
+    use vigil_bpf::probe::Status::*;
+    for hook in [
+        "tp_btf",
+        "raw_tp",
+        "tracepoint",
+        "tc",
+        "xdp",
+        "cgroup_skb",
+        "cgroup_sock_addr",
+        "bpf_loop",
+        "ringbuf",
+    ] {
+        assert_eq!(status(hook), Supported, "{hook} must work on this kernel");
+    }
+    // This kernel is built without kprobes and refuses fentry/LSM: they must read as
+    // unsupported (the kernel's answer), never as failed (our bug).
+    for hook in ["kprobe", "fentry", "lsm"] {
+        assert_ne!(status(hook), Failed, "{hook}");
+    }
+    assert_eq!(r.sensors[0].status, Supported, "{:?}", r.sensors[0]);
+}
+
+#[test]
+fn rust_abi_matches_btf_of_the_compiled_object() {
+    let btf = btf_layouts(PROCESS_OBJECT).expect("BTF of the process object");
+    assert!(!btf.is_empty());
+    for s in &btf {
+        let rust = vigil_abi::LAYOUTS
+            .iter()
+            .find(|l| l.name == s.name)
+            .unwrap_or_else(|| panic!("struct {} has no Rust mirror: run gen-abi", s.name));
+        assert_eq!(rust.size, s.size, "size of {}", s.name);
+        let rust_fields: Vec<(String, usize)> = rust
+            .fields
+            .iter()
+            .map(|(n, o)| (n.to_string(), *o))
+            .collect();
+        assert_eq!(rust_fields, s.fields, "fields and offsets of {}", s.name);
+    }
+    assert_eq!(
+        vigil_abi::LAYOUTS.len(),
+        btf.len(),
+        "Rust has structs the header no longer has"
+    );
+}
+
+#[test]
+fn committed_abi_mirror_is_up_to_date() {
+    let fresh = generate(PROCESS_OBJECT).expect("generating the ABI mirror");
+    let committed = include_str!("../../vigil-abi/src/generated.rs");
+    assert!(
+        fresh == committed,
+        "crates/vigil-abi/src/generated.rs is stale: run `cargo run -p vigil-bpf --bin gen-abi`"
+    );
+}

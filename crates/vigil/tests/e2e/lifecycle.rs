@@ -1,0 +1,134 @@
+//! Fork, thread creation and exit (code, signal, lifetime); the agent's own activity is never
+//! reported; `--events` filters what is printed.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+#[test]
+fn fork_and_exit_carry_parent_code_and_signal() {
+    if !require_root() {
+        return;
+    }
+    let cg = TestCgroup::new();
+    let agent = Agent::start(&[]);
+    let mut sh = Command::new("/bin/sh");
+    sh.args(["-c", "/bin/true & wait; exit 7"]);
+    cg.enter(&mut sh);
+    let mut sh = sh.spawn().unwrap();
+    let sh_pid = sh.id();
+    assert_eq!(sh.wait().unwrap().code(), Some(7));
+
+    let mut sleeper = Command::new("/bin/sleep");
+    sleeper.arg("30");
+    cg.enter(&mut sleeper);
+    let mut sleeper = sleeper.spawn().unwrap();
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+
+    let done = agent.stop();
+    let forks = in_cgroup(&done.events, "fork", cg.id);
+    let child_fork = forks
+        .iter()
+        .find(|f| f["fork"]["parent_pid"] == sh_pid)
+        .unwrap_or_else(|| panic!("no fork by the shell in {forks:#?}"));
+    assert_eq!(child_fork["fork"]["thread"], false);
+    assert_eq!(child_fork["process"]["ppid"], sh_pid);
+    assert_eq!(child_fork["ancestry"][0]["pid"], sh_pid);
+    let child = child_fork["process"]["pid"].as_u64().unwrap() as u32;
+
+    let exits = in_cgroup(&done.events, "exit", cg.id);
+    let exit_of = |pid: u32| {
+        exits
+            .iter()
+            .find(|e| e["process"]["pid"] == pid)
+            .unwrap_or_else(|| panic!("no exit of {pid} in {exits:#?}"))
+    };
+    let sh_exit = exit_of(sh_pid);
+    assert_eq!(sh_exit["exit"]["code"], 7);
+    assert!(sh_exit["exit"]["signal"].is_null());
+    assert!(sh_exit["exit"]["lifetime_ns"].as_u64().unwrap() > 0);
+    assert_eq!(
+        sh_exit["process"]["exe"],
+        std::fs::canonicalize("/bin/sh").unwrap().to_str().unwrap()
+    );
+    assert_eq!(exit_of(child)["exit"]["code"], 0);
+    assert_eq!(
+        exit_of(child)["process"]["exe"],
+        std::fs::canonicalize("/bin/true")
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    let killed = exit_of(sleeper.id());
+    assert_eq!(killed["exit"]["signal"], 9);
+    assert!(killed["exit"]["code"].is_null());
+    assert_eq!(killed["exit"]["core_dumped"], false);
+}
+
+#[test]
+fn threads_are_reported_only_when_enabled() {
+    if !require_root() {
+        return;
+    }
+    let spawn_thread = || {
+        std::thread::spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            unsafe { libc::gettid() as u32 }
+        })
+        .join()
+        .unwrap()
+    };
+    let agent = Agent::start_with_config(Some("threads: true\n"), &[]);
+    let tid = spawn_thread();
+    let done = agent.stop();
+    let me = std::process::id();
+    let f = done
+        .events
+        .iter()
+        .find(|e| e["kind"] == "fork" && e["process"]["tid"] == tid)
+        .unwrap_or_else(|| panic!("no thread fork for tid {tid}"));
+    assert_eq!(f["fork"]["thread"], true);
+    assert_eq!(f["process"]["pid"], me);
+
+    let agent = Agent::start(&[]);
+    let tid = spawn_thread();
+    let done = agent.stop();
+    assert!(
+        !done.events.iter().any(|e| e["process"]["tid"] == tid),
+        "threads are off by default"
+    );
+}
+
+#[test]
+fn the_agent_never_reports_itself_and_events_filter_applies() {
+    if !require_root() {
+        return;
+    }
+    let cg = TestCgroup::new();
+    let agent = Agent::start(&["--events", "exec"]);
+    let mut cmd = Command::new("/bin/true");
+    cg.enter(&mut cmd);
+    assert!(cmd.status().unwrap().success());
+    let done = agent.stop();
+    assert!(
+        done.events.iter().all(|e| e["kind"] == "exec"),
+        "only exec was asked for"
+    );
+    assert_eq!(in_cgroup(&done.events, "exec", cg.id).len(), 1);
+    assert!(by_pid(&done.events, "exec", done.pid).is_empty());
+    assert!(
+        done.events.iter().all(|e| e["process"]["pid"] != done.pid),
+        "the agent reported itself"
+    );
+    let kinds = done.final_stats["kinds"].as_array().unwrap();
+    let exit = kinds.iter().find(|k| k["kind"] == "exit").unwrap();
+    assert!(
+        exit["filtered_output"].as_u64().unwrap() >= 1,
+        "exits were seen and counted as filtered"
+    );
+    assert!(
+        done.stderr.contains("stats: exec[generated="),
+        "exit summary in the log"
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real agent binary, the real BPF programs, real processes started by the
+//! test in a cgroup of its own. Run as root (CI does); under CI=true a missing privilege fails.
+
+mod harness;
+
+mod api;
+mod config;
+mod exec;
+mod lifecycle;

@@ -53,8 +53,9 @@ static __always_inline bool task__group_dead(struct task_struct *task)
 /*
  * Copy the NUL-separated argv of the current image into out (VIGIL_ARGS_MAX bytes of room).
  * Called at sched_process_exec, when the kernel has just written the strings, so they are resident.
+ * Sets *failed when the strings could not be read.
  */
-static __always_inline __u32 task__args(struct task_struct *task, __u8 *out, __u32 *flags)
+static __always_inline __u32 task__args(struct task_struct *task, __u8 *out, __u32 *flags, bool *failed)
 {
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	unsigned long start = BPF_CORE_READ(mm, arg_start);
@@ -72,8 +73,10 @@ static __always_inline __u32 task__args(struct task_struct *task, __u8 *out, __u
 		*flags |= VIGIL_F_ARGS_TRUNCATED;
 	if (len > VIGIL_ARGS_MAX)
 		return 0;
-	if (bpf_probe_read_user(out, len, (void *)start))
+	if (bpf_probe_read_user(out, len, (void *)start)) {
+		*failed = true;
 		return 0;
+	}
 	return len;
 }
 

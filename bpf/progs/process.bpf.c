@@ -43,7 +43,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	struct exec_scratch *s;
 	struct vigil_exec_event *ev;
 	struct file *exe_file;
-	bool trunc;
+	bool trunc, failed = false;
 
 	if ((bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid) {
 		stats__inc(VIGIL_EV_EXEC, VIGIL_STAT_FILTERED);
@@ -80,7 +80,10 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		ev->flags |= VIGIL_F_CWD_TRUNCATED;
 	cwd_len &= VIGIL_PATH_MAX - 1;
 
-	args_len = task__args(task, &s->tail[(exe_len + cwd_len) & (VIGIL_PATH_MAX * 2 - 1)], &ev->flags);
+	args_len = task__args(task, &s->tail[(exe_len + cwd_len) & (VIGIL_PATH_MAX * 2 - 1)], &ev->flags,
+			      &failed);
+	if (failed || !exe_len)
+		stats__inc(VIGIL_EV_EXEC, VIGIL_STAT_READ_ERROR);
 
 	ev->exe_len = exe_len;
 	ev->cwd_len = cwd_len;

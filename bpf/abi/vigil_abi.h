@@ -41,7 +41,7 @@ enum vigil_limits {
 	VIGIL_COMM_LEN = 16,
 	VIGIL_PATH_MAX = 4096,         /* exe and cwd are each at most PATH_MAX - 1 bytes */
 	VIGIL_ARGS_MAX = 8192,         /* hard ceiling of the argv capture; config may lower it */
-	VIGIL_PATH_DEPTH = 48,         /* dentry components walked per path */
+	VIGIL_PATH_DEPTH = 64,         /* steps (components + mount crossings) walked per path */
 };
 
 /* Flags in exec/fork/exit records. */
@@ -83,7 +83,7 @@ struct vigil_exec_event {
 	__u16 exe_len;
 	__u16 cwd_len;
 	__u16 args_len;
-	__u16 args_count;
+	__u16 args_count;    /* argc of the exec, saturating at 65535 */
 	__u8 comm[VIGIL_COMM_LEN];
 	/* the tail follows */
 };

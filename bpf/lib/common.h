@@ -9,7 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include "vigil_abi.h"
 
-/* Set by user space before load (rodata); see crates/vigil-bpf/src/sensor.rs. */
+/* Set by user space before load (rodata); see crates/vigil-bpf/src/process.rs. */
 const volatile __u32 cfg_self_tgid = 0;       /* the agent: never reported */
 const volatile __u32 cfg_args_max = VIGIL_ARGS_MAX;
 const volatile __u32 cfg_wakeup_bytes = 256 * 1024;

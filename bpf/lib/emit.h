@@ -10,7 +10,7 @@
 
 #include "common.h"
 
-/* Security channel: never sampled; every loss is counted in vigil_stats. */
+/* Security channel: never sampled; every loss is counted in vigil_stats. Sized by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 * 1024 * 1024);

@@ -3,9 +3,10 @@
  * Absolute paths from (vfsmount, dentry) pairs by walking d_parent and crossing mounts.
  *
  * bpf_d_path is not allowed from tracepoints, so the walk is done by hand, bounded to
- * VIGIL_PATH_DEPTH components. Paths are relative to the root of the task's mount namespace
- * (inside a container: the container's root). A path that does not fit is cut at the front and
- * flagged by the caller.
+ * VIGIL_PATH_DEPTH steps (one per component or mount crossing). Paths are relative to the root
+ * of the task's mount namespace (inside a container: the container's root; a chroot does not
+ * change it). A pseudo-filesystem object (memfd, pipe) is reported as "/" + its name. A path that
+ * does not fit is cut at the front and flagged by the caller.
  */
 #ifndef VIGIL_PATH_H
 #define VIGIL_PATH_H
@@ -50,10 +51,10 @@ static long path__step(__u32 i, struct path_walk *w)
 
 	if (!s)
 		return 1;
-	if (dentry == mnt_root || dentry == parent) {
+	if (dentry == mnt_root) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
-		if (dentry != mnt_root || mnt_parent == mnt) {
+		if (mnt_parent == mnt) {
 			w->done = true; /* the root of the namespace (or of a detached tree) */
 			return 1;
 		}
@@ -72,6 +73,11 @@ static long path__step(__u32 i, struct path_walk *w)
 	bpf_probe_read_kernel(&s->buf[w->pos & PATH_MASK], len, name.name);
 	w->pos -= 1;
 	s->buf[w->pos & PATH_MASK] = '/';
+	if (parent == dentry) {
+		/* A pseudo-filesystem object (memfd:NAME, pipe:[N]): its name is the whole path. */
+		w->done = true;
+		return 1;
+	}
 	w->dentry = parent;
 	return 0;
 }
@@ -95,7 +101,7 @@ static __always_inline __u32 path__resolve(struct vfsmount *vfsmnt, struct dentr
 	*truncated = false;
 	if (!s || !vfsmnt || !dentry)
 		return 0;
-	bpf_loop(VIGIL_PATH_DEPTH * 2, path__step, &w, 0);
+	bpf_loop(VIGIL_PATH_DEPTH, path__step, &w, 0);
 	*truncated = w.truncated || !w.done;
 	if (w.pos >= VIGIL_PATH_MAX) {
 		out[0] = '/';

@@ -44,6 +44,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	struct vigil_exec_event *ev;
 	struct file *exe_file;
 	bool trunc, failed = false;
+	int argc;
 
 	if ((bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid) {
 		stats__inc(VIGIL_EV_EXEC, VIGIL_STAT_FILTERED);
@@ -64,7 +65,8 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (!task__loginuid(task, &ev->loginuid))
 		ev->flags |= VIGIL_F_NO_LOGINUID;
 	ev->tty_dev = task__tty(task);
-	ev->args_count = BPF_CORE_READ(bprm, argc);
+	argc = BPF_CORE_READ(bprm, argc);
+	ev->args_count = argc > 0xffff ? 0xffff : argc; /* saturates */
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 
 	exe_file = BPF_CORE_READ(bprm, file);

@@ -16,7 +16,7 @@ pub const VIGIL_EV_KIND_MAX: u32 = 4;
 pub const VIGIL_COMM_LEN: u32 = 16;
 pub const VIGIL_PATH_MAX: u32 = 4096;
 pub const VIGIL_ARGS_MAX: u32 = 8192;
-pub const VIGIL_PATH_DEPTH: u32 = 48;
+pub const VIGIL_PATH_DEPTH: u32 = 64;
 
 // enum vigil_proc_flags
 pub const VIGIL_F_ARGS_TRUNCATED: u32 = 1;

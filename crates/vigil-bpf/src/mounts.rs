@@ -1,4 +1,5 @@
-//! Mounts bpffs and tracefs when absent: pinning needs bpffs, `tracepoint/` programs need tracefs.
+//! Mounts bpffs and tracefs when absent: `tracepoint/` programs need tracefs, and pinned
+//! objects (enforcement that outlives the agent) will need bpffs.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};

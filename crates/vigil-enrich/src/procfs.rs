@@ -70,9 +70,9 @@ pub fn read_process(proc_root: &Path, tgid: u32, cgroup2_root: &Path) -> Option<
         image: Arc::new(Image {
             exe: link("exe"),
             args,
-            args_truncated: false,
             cwd: link("cwd"),
             comm,
+            ..Image::default()
         }),
         uid,
         gid,

@@ -13,7 +13,9 @@ pub struct Image {
     pub exe: Bytes,
     pub args: Vec<Bytes>,
     pub args_truncated: bool,
+    pub exe_truncated: bool,
     pub cwd: Bytes,
+    pub cwd_truncated: bool,
     pub comm: Bytes,
 }
 
@@ -21,6 +23,8 @@ pub struct Image {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcInfo {
     pub tgid: u32,
+    /// The parent at fork (or when first seen): the lineage, kept when the process is later
+    /// reparented to a reaper, so that ancestry still shows who started it.
     pub ppid: u32,
     /// CLOCK_BOOTTIME ns of the process start.
     pub start_time_ns: u64,
@@ -106,15 +110,23 @@ impl ProcessTable {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::Exec(e) => {
+                let tick = self.tick_ns;
+                let lineage = self
+                    .procs
+                    .get(&e.header.tgid)
+                    .filter(|p| p.start_time_ns.abs_diff(e.start_time_ns) <= tick)
+                    .map_or(e.ppid, |p| p.ppid);
                 let info = ProcInfo {
                     tgid: e.header.tgid,
-                    ppid: e.ppid,
+                    ppid: lineage,
                     start_time_ns: e.start_time_ns,
                     image: Arc::new(Image {
                         exe: e.exe.clone(),
                         args: e.args.clone(),
                         args_truncated: e.args_truncated,
+                        exe_truncated: e.exe_truncated,
                         cwd: e.cwd.clone(),
+                        cwd_truncated: e.cwd_truncated,
                         comm: e.comm.clone(),
                     }),
                     uid: e.uid,
@@ -328,6 +340,16 @@ mod tests {
         t.apply(&fork(11, 10));
         t.apply(&exit(10));
         assert_eq!(exes(&t, 10), vec![(10, "/bin/sh".into())]);
+    }
+
+    #[test]
+    fn exec_after_reparenting_keeps_the_original_lineage() {
+        let mut t = ProcessTable::new(100);
+        t.apply(&exec(10, 1, "/bin/sh"));
+        t.apply(&fork(11, 10));
+        t.apply(&exit(10));
+        t.apply(&exec(11, 1, "/bin/ls")); // the kernel now says ppid 1 (the reaper)
+        assert_eq!(t.get(11).unwrap().ppid, 10);
     }
 
     #[test]

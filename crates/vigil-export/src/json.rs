@@ -35,6 +35,14 @@ impl Clock {
         }
     }
 
+    /// Adopts `newer` only if the wall clock really moved (more than 1 ms): re-sampling jitters
+    /// by ~0.2 µs, and a stable offset keeps (pid, start_time) usable as a process key.
+    pub fn follow(&mut self, newer: Clock) {
+        if (newer.boot_to_unix_ns - self.boot_to_unix_ns).abs() > 1_000_000 {
+            *self = newer;
+        }
+    }
+
     pub fn unix_ns(&self, boot_ns: u64) -> i128 {
         i128::from(boot_ns) + self.boot_to_unix_ns
     }
@@ -94,10 +102,10 @@ struct Process<'a> {
     cwd_b64: Option<String>,
     #[serde(skip_serializing_if = "is_false")]
     cwd_truncated: bool,
-    uid: u32,
-    gid: u32,
-    euid: u32,
-    egid: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    euid: Option<u32>,
+    egid: Option<u32>,
     loginuid: Option<u32>,
     tty: Option<String>,
 }
@@ -132,7 +140,8 @@ fn is_false(b: &bool) -> bool {
 /// Appends the JSON line (with its newline) for `event` to `out`.
 ///
 /// `proc` is the subject's table entry (exec/fork: after applying the event; exit: before
-/// removing it); `ancestry` starts at the subject's parent.
+/// retiring it); `ancestry` starts at the subject's parent in its original lineage, while
+/// `process.ppid` is the parent the kernel reports now (a reaper, for orphans).
 pub fn render(
     event: &Event,
     proc: Option<&ProcInfo>,
@@ -152,18 +161,18 @@ pub fn render(
         comm_b64: b64_if_needed(&image.comm),
         exe: lossy(&image.exe),
         exe_b64: b64_if_needed(&image.exe),
-        exe_truncated: false,
+        exe_truncated: image.exe_truncated,
         args: image.args.iter().map(|a| lossy(a)).collect(),
         args_b64: b64_list_if_needed(&image.args),
         args_truncated: image.args_truncated,
         argc: None,
         cwd: lossy(&image.cwd),
         cwd_b64: b64_if_needed(&image.cwd),
-        cwd_truncated: false,
-        uid: proc.map_or(0, |p| p.uid),
-        gid: proc.map_or(0, |p| p.gid),
-        euid: proc.map_or(0, |p| p.euid),
-        egid: proc.map_or(0, |p| p.egid),
+        cwd_truncated: image.cwd_truncated,
+        uid: proc.map(|p| p.uid),
+        gid: proc.map(|p| p.gid),
+        euid: proc.map(|p| p.euid),
+        egid: proc.map(|p| p.egid),
         loginuid: proc.and_then(|p| p.loginuid),
         tty: proc.and_then(|p| tty_name(p.tty_dev)),
     };
@@ -172,8 +181,6 @@ pub fn render(
         Event::Exec(e) => {
             process.ppid = e.ppid;
             process.start_time = ctx.clock.rfc3339(e.start_time_ns);
-            process.exe_truncated = e.exe_truncated;
-            process.cwd_truncated = e.cwd_truncated;
             process.argc = Some(e.argc);
             if proc.is_none() {
                 process.comm = lossy(&e.comm);
@@ -181,7 +188,12 @@ pub fn render(
             }
         }
         Event::Fork(f) => {
-            process.ppid = f.parent_tgid;
+            // A thread's parent process is its own process: report that process's parent.
+            process.ppid = if f.thread {
+                proc.map_or(f.parent_tgid, |p| p.ppid)
+            } else {
+                f.parent_tgid
+            };
             process.start_time = ctx.clock.rfc3339(f.start_time_ns);
             fork = Some(ForkOut {
                 thread: f.thread,

@@ -3,7 +3,7 @@
 use vigil_enrich::ProcessTable;
 use vigil_events::{decode, Event};
 use vigil_export::json::{render, Clock, Context};
-use vigil_export::sink::Sink;
+use vigil_export::sink::{Lost, Sink};
 
 use crate::cli::KindSet;
 use crate::stats::{index, UserStats};
@@ -73,38 +73,52 @@ impl Pipeline {
     fn emit(&mut self, event: &Event, i: usize) {
         let h = event.header();
         let proc = self.table.get(h.tgid);
-        let ppid = match event {
+        let kernel_ppid = match event {
             Event::Exec(e) => e.ppid,
             Event::Fork(f) => f.parent_tgid,
-            Event::Exit(x) => proc.map_or(x.ppid, |p| p.ppid),
+            Event::Exit(x) => x.ppid,
         };
-        let ancestry = self.table.ancestry(ppid, self.ancestry_depth);
+        // Ancestry follows the lineage the table kept, not the reaper an orphan now has.
+        let lineage = proc.map_or(kernel_ppid, |p| p.ppid);
+        let ancestry = self.table.ancestry(lineage, self.ancestry_depth);
         self.line.clear();
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
         };
         render(event, proc, &ancestry, &ctx, &mut self.line);
-        let mut failed = false;
         for s in &mut self.sinks {
-            if let Err(e) = s.write_line(&self.line) {
-                failed = true;
-                if self.stats.sink_errors[i].is_power_of_two() {
-                    tracing::warn!(output = %s.name(), "write failed, event lost: {e}");
-                }
+            if let Err(lost) = s.write_line(&self.line, i) {
+                count_lost(&mut self.stats, s.name(), &lost);
             }
-        }
-        if failed {
-            self.stats.sink_errors[i] += 1;
         }
     }
 
-    /// Pushes buffered lines out; called after each drain of the ring buffer.
+    /// Pushes buffered lines out; called after each drain of the ring buffer. Lines that a
+    /// failed flush loses are counted.
     pub fn flush(&mut self) {
         for s in &mut self.sinks {
-            if let Err(e) = s.flush() {
-                tracing::warn!(output = %s.name(), "flush failed: {e}");
+            if let Err(lost) = s.flush() {
+                count_lost(&mut self.stats, s.name(), &lost);
             }
         }
+    }
+}
+
+/// Adds lines an output lost to the per-kind counters (and says so, without flooding the log).
+fn count_lost(stats: &mut UserStats, output: &str, lost: &Lost) {
+    let n: u64 = lost.lost.iter().sum();
+    for (total, l) in stats.sink_errors.iter_mut().zip(lost.lost) {
+        *total += l;
+    }
+    stats.sink_failures += 1;
+    if stats.sink_failures.is_power_of_two() {
+        tracing::warn!(
+            output,
+            lost = n,
+            failures = stats.sink_failures,
+            "write failed, events lost: {}",
+            lost.error
+        );
     }
 }

@@ -73,11 +73,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         .context("opening the ring buffer")?;
 
     health.ready.store(true, Ordering::Relaxed);
-    tracing::info!(
-        sensors = "process",
-        seeded_processes = seeded,
-        programs = %sensor.program_names().join(","),
-        "ready"
+    // Printed whatever VIGIL_LOG says: scripts and tests wait for this line.
+    eprintln!(
+        "vigil: ready: sensors=process programs={} seeded_processes={seeded}",
+        sensor.program_names().join(",")
     );
 
     let poll = Duration::from_millis(cfg.flush_interval_ms);
@@ -98,7 +97,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
                 let mut p = pipeline.borrow_mut();
-                p.clock = vigil_export::json::Clock::now();
+                p.clock.follow(vigil_export::json::Clock::now());
                 tracing::info!(
                     "{}",
                     Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats()).line()

@@ -16,6 +16,8 @@ pub struct UserStats {
     pub sink_errors: [u64; Kind::ALL.len()],
     pub filtered_output: [u64; Kind::ALL.len()],
     pub decode_errors: u64,
+    /// Failed writes to an output (each may lose several lines).
+    pub sink_failures: u64,
 }
 
 pub fn index(k: Kind) -> usize {
@@ -83,7 +85,7 @@ impl Snapshot {
         }
     }
 
-    /// One human line: `exec 120/120 (dropped 0) fork ...`.
+    /// One human line: `stats: exec[generated=.. received=.. ...] fork[...] ...`.
     pub fn line(&self) -> String {
         let mut s = String::from("stats:");
         for k in &self.kinds {

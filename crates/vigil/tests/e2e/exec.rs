@@ -189,3 +189,35 @@ fn non_utf8_paths_and_argv_survive_byte_for_byte() {
     );
     assert_eq!(p["args"][2], "plain");
 }
+
+#[test]
+fn fileless_exec_of_a_memfd_is_reported_as_such() {
+    if !require_root() {
+        return;
+    }
+    let cg = TestCgroup::new();
+    let agent = Agent::start(&[]);
+    let name = c"vigil-fileless";
+    // SAFETY: memfd_create with a valid C string; the fd is inherited by the child (no CLOEXEC).
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    assert!(fd >= 0);
+    let body = std::fs::read("/bin/true").unwrap();
+    // SAFETY: writing our own buffer to our own fd.
+    assert_eq!(
+        unsafe { libc::write(fd, body.as_ptr().cast(), body.len()) },
+        body.len() as isize
+    );
+    let mut cmd = Command::new(format!("/proc/self/fd/{fd}"));
+    cg.enter(&mut cmd);
+    assert!(cmd.status().unwrap().success());
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+
+    let done = agent.stop();
+    let execs = in_cgroup(&done.events, "exec", cg.id);
+    assert_eq!(
+        execs[0]["process"]["exe"], "/memfd:vigil-fileless",
+        "{:#?}",
+        execs[0]
+    );
+}

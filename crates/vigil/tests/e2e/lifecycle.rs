@@ -132,3 +132,29 @@ fn the_agent_never_reports_itself_and_events_filter_applies() {
         "exit summary in the log"
     );
 }
+
+#[test]
+fn a_failing_output_loses_counted_events_and_the_others_keep_flowing() {
+    if !require_root() {
+        return;
+    }
+    let cg = TestCgroup::new();
+    let agent = Agent::start(&["--output", "file:/dev/full"]);
+    let mut cmd = Command::new("/bin/true");
+    cg.enter(&mut cmd);
+    assert!(cmd.status().unwrap().success());
+    let done = agent.stop();
+    assert_eq!(
+        in_cgroup(&done.events, "exec", cg.id).len(),
+        1,
+        "the healthy output got it"
+    );
+    let kinds = done.final_stats["kinds"].as_array().unwrap();
+    let exec = kinds.iter().find(|k| k["kind"] == "exec").unwrap();
+    assert!(exec["dropped_sink_error"].as_u64().unwrap() >= 1, "{exec}");
+    assert!(
+        done.stderr.contains("write failed, events lost"),
+        "{}",
+        done.stderr
+    );
+}

@@ -25,7 +25,9 @@ enum vigil_event_kind {
 	VIGIL_EV_EXEC = 1,
 	VIGIL_EV_FORK = 2,
 	VIGIL_EV_EXIT = 3,
-	VIGIL_EV_KIND_MAX = 4,
+	VIGIL_EV_FILE = 4,
+	VIGIL_EV_SYSCALL = 5,
+	VIGIL_EV_KIND_MAX = 6,
 };
 
 /* Per-kind counters kept by the kernel side; index = kind * VIGIL_STAT_MAX + stat. */
@@ -42,6 +44,9 @@ enum vigil_limits {
 	VIGIL_PATH_MAX = 4096,         /* exe and cwd are each at most PATH_MAX - 1 bytes */
 	VIGIL_ARGS_MAX = 8192,         /* hard ceiling of the argv capture; config may lower it */
 	VIGIL_PATH_DEPTH = 64,         /* steps (components + mount crossings) walked per path */
+	VIGIL_PREFIX_MAX = 256,        /* bytes of a path the in-kernel prefix filter looks at */
+	VIGIL_SYS_ARGS = 6,
+	VIGIL_SYS_STRS = 3,
 };
 
 /* Flags in exec/fork/exit records. */
@@ -52,6 +57,89 @@ enum vigil_proc_flags {
 	VIGIL_F_THREAD = 1 << 3,       /* fork: a thread (CLONE_THREAD), not a process */
 	VIGIL_F_CORE_DUMPED = 1 << 4,  /* exit */
 	VIGIL_F_NO_LOGINUID = 1 << 5,  /* kernel built without audit: loginuid unknown */
+	VIGIL_F_PATH_TRUNCATED = 1 << 6,  /* file/syscall: a path or string was cut at PATH_MAX */
+	VIGIL_F_READ_FAILED = 1 << 7,     /* file/syscall: a user string could not be read */
+};
+
+/* What a file event did, whichever syscall did it. */
+enum vigil_file_op {
+	VIGIL_FOP_OPEN = 1,
+	VIGIL_FOP_UNLINK = 2,
+	VIGIL_FOP_RENAME = 3,
+	VIGIL_FOP_MKDIR = 4,
+	VIGIL_FOP_RMDIR = 5,
+	VIGIL_FOP_CHMOD = 6,
+	VIGIL_FOP_CHOWN = 7,
+	VIGIL_FOP_LINK = 8,
+	VIGIL_FOP_SYMLINK = 9,
+	VIGIL_FOP_TRUNCATE = 10,
+};
+
+/* The syscall behind a file or syscall event (architecture-independent numbers). */
+enum vigil_syscall {
+	VIGIL_SYS_OPEN = 1,
+	VIGIL_SYS_OPENAT = 2,
+	VIGIL_SYS_OPENAT2 = 3,
+	VIGIL_SYS_CREAT = 4,
+	VIGIL_SYS_UNLINK = 5,
+	VIGIL_SYS_UNLINKAT = 6,
+	VIGIL_SYS_RENAME = 7,
+	VIGIL_SYS_RENAMEAT = 8,
+	VIGIL_SYS_RENAMEAT2 = 9,
+	VIGIL_SYS_MKDIR = 10,
+	VIGIL_SYS_MKDIRAT = 11,
+	VIGIL_SYS_RMDIR = 12,
+	VIGIL_SYS_CHMOD = 13,
+	VIGIL_SYS_FCHMOD = 14,
+	VIGIL_SYS_FCHMODAT = 15,
+	VIGIL_SYS_FCHMODAT2 = 16,
+	VIGIL_SYS_CHOWN = 17,
+	VIGIL_SYS_LCHOWN = 18,
+	VIGIL_SYS_FCHOWN = 19,
+	VIGIL_SYS_FCHOWNAT = 20,
+	VIGIL_SYS_LINK = 21,
+	VIGIL_SYS_LINKAT = 22,
+	VIGIL_SYS_SYMLINK = 23,
+	VIGIL_SYS_SYMLINKAT = 24,
+	VIGIL_SYS_TRUNCATE = 25,
+	VIGIL_SYS_FTRUNCATE = 26,
+	VIGIL_SYS_PTRACE = 40,
+	VIGIL_SYS_SETUID = 41,
+	VIGIL_SYS_SETGID = 42,
+	VIGIL_SYS_SETREUID = 43,
+	VIGIL_SYS_SETREGID = 44,
+	VIGIL_SYS_SETRESUID = 45,
+	VIGIL_SYS_SETRESGID = 46,
+	VIGIL_SYS_SETFSUID = 47,
+	VIGIL_SYS_SETFSGID = 48,
+	VIGIL_SYS_CAPSET = 49,
+	VIGIL_SYS_UNSHARE = 50,
+	VIGIL_SYS_SETNS = 51,
+	VIGIL_SYS_CLONE = 52,
+	VIGIL_SYS_CLONE3 = 53,
+	VIGIL_SYS_MOUNT = 54,
+	VIGIL_SYS_UMOUNT2 = 55,
+	VIGIL_SYS_CHROOT = 56,
+	VIGIL_SYS_PIVOT_ROOT = 57,
+	VIGIL_SYS_MEMFD_CREATE = 58,
+	VIGIL_SYS_EXECVEAT = 59,
+	VIGIL_SYS_BPF = 60,
+	VIGIL_SYS_SOCKET = 61,
+	VIGIL_SYS_DUP2 = 62,
+	VIGIL_SYS_DUP3 = 63,
+	VIGIL_SYS_KILL = 64,
+	VIGIL_SYS_TKILL = 65,
+	VIGIL_SYS_TGKILL = 66,
+	VIGIL_SYS_PRCTL = 67,
+	VIGIL_SYS_INIT_MODULE = 68,
+	VIGIL_SYS_FINIT_MODULE = 69,
+	VIGIL_SYS_IO_URING_SUBMIT = 70, /* one io_uring submission (not a syscall of its own) */
+};
+
+/* Values of the in-kernel path filter (an LPM trie of path prefixes). */
+enum vigil_filter_action {
+	VIGIL_FILTER_WATCH = 1,   /* report every access below, reads included */
+	VIGIL_FILTER_IGNORE = 2,  /* report nothing below, modifications included */
 };
 
 /* Common header. pid/tgid are the subject's (for fork: the child's). time_ns is CLOCK_BOOTTIME. */
@@ -108,6 +196,56 @@ struct vigil_exit_event {
 	__u32 flags;
 	__u32 _pad;
 	__u8 comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * A file operation, reported at syscall exit with its result. Variable tail, in order:
+ * path (path_len), base (base_len), path2 (path2_len), base2 (base2_len).
+ * path/path2 are as the process gave them; base/base2 are the absolute directory a relative
+ * path was resolved against (cwd or dirfd), empty for absolute paths. fd-based calls (fchmod,
+ * fchown, ftruncate) carry the fd's own absolute path in `path`.
+ */
+struct vigil_file_event {
+	struct vigil_event_header hdr;
+	__s64 result;    /* the syscall's return: fd or 0, or -errno */
+	__s64 length;    /* truncate/ftruncate */
+	__u32 syscall;   /* enum vigil_syscall */
+	__u32 op;        /* enum vigil_file_op */
+	__u32 flags;     /* open flags, AT_* flags, RENAME_* flags */
+	__u32 mode;      /* open/creat/mkdir/chmod mode */
+	__s32 dirfd;     /* -100 = AT_FDCWD */
+	__s32 dirfd2;
+	__s32 fd;        /* fchmod/fchown/ftruncate: the fd; -1 otherwise */
+	__u32 uid;       /* chown: new owner (-1 = unchanged) */
+	__u32 gid;
+	__u32 event_flags; /* VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED */
+	__u16 path_len;
+	__u16 base_len;
+	__u16 path2_len;
+	__u16 base2_len;
+	/* the tail follows */
+};
+
+/*
+ * A security-sensitive syscall, reported at exit. args[] are the syscall's arguments as the
+ * kernel acted on them, except where docs/events.md says otherwise (capset, clone3, dup2/dup3,
+ * io_uring). Strings (paths, names, raw addresses) follow in the tail: str0 | str1 | str2.
+ */
+struct vigil_syscall_event {
+	struct vigil_event_header hdr;
+	__s64 result;
+	__u64 args[VIGIL_SYS_ARGS];
+	__u32 syscall;   /* enum vigil_syscall */
+	__u32 event_flags;
+	__u16 str_len[VIGIL_SYS_STRS];
+	__u16 _pad;
+	/* the tail follows */
+};
+
+/* Key of the path-prefix filter trie. prefixlen is in bits, as BPF_MAP_TYPE_LPM_TRIE wants. */
+struct vigil_prefix_key {
+	__u32 prefixlen;
+	__u8 data[VIGIL_PREFIX_MAX];
 };
 
 #endif /* VIGIL_ABI_H */

@@ -7,7 +7,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "vigil_abi.h"
+
+/* Masks v in a way the compiler cannot drop, so the verifier sees the bound. */
+#define BOUND(v, mask) asm volatile("%[x] &= " #mask : [x] "+r"(v))
 
 /* Set by user space before load (rodata); see crates/vigil-bpf/src/process.rs. */
 const volatile __u32 cfg_self_tgid = 0;       /* the agent: never reported */

@@ -35,6 +35,13 @@ enum vigil_stat unused_stat __attribute__((unused));
 enum vigil_limits unused_limits __attribute__((unused));
 enum vigil_proc_flags unused_flags __attribute__((unused));
 enum vigil_abi unused_abi __attribute__((unused));
+/* This object is the ABI's reference for gen-abi: it names every ABI type, used here or not. */
+struct vigil_file_event *unused_file_event __attribute__((unused));
+struct vigil_syscall_event *unused_syscall_event __attribute__((unused));
+struct vigil_prefix_key *unused_prefix_key __attribute__((unused));
+enum vigil_file_op unused_fop __attribute__((unused));
+enum vigil_syscall unused_sys __attribute__((unused));
+enum vigil_filter_action unused_action __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

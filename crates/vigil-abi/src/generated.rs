@@ -10,13 +10,34 @@ pub const VIGIL_ABI_VERSION: u32 = 1;
 pub const VIGIL_EV_EXEC: u32 = 1;
 pub const VIGIL_EV_FORK: u32 = 2;
 pub const VIGIL_EV_EXIT: u32 = 3;
-pub const VIGIL_EV_KIND_MAX: u32 = 4;
+pub const VIGIL_EV_FILE: u32 = 4;
+pub const VIGIL_EV_SYSCALL: u32 = 5;
+pub const VIGIL_EV_KIND_MAX: u32 = 6;
+
+// enum vigil_file_op
+pub const VIGIL_FOP_OPEN: u32 = 1;
+pub const VIGIL_FOP_UNLINK: u32 = 2;
+pub const VIGIL_FOP_RENAME: u32 = 3;
+pub const VIGIL_FOP_MKDIR: u32 = 4;
+pub const VIGIL_FOP_RMDIR: u32 = 5;
+pub const VIGIL_FOP_CHMOD: u32 = 6;
+pub const VIGIL_FOP_CHOWN: u32 = 7;
+pub const VIGIL_FOP_LINK: u32 = 8;
+pub const VIGIL_FOP_SYMLINK: u32 = 9;
+pub const VIGIL_FOP_TRUNCATE: u32 = 10;
+
+// enum vigil_filter_action
+pub const VIGIL_FILTER_WATCH: u32 = 1;
+pub const VIGIL_FILTER_IGNORE: u32 = 2;
 
 // enum vigil_limits
 pub const VIGIL_COMM_LEN: u32 = 16;
 pub const VIGIL_PATH_MAX: u32 = 4096;
 pub const VIGIL_ARGS_MAX: u32 = 8192;
 pub const VIGIL_PATH_DEPTH: u32 = 64;
+pub const VIGIL_PREFIX_MAX: u32 = 256;
+pub const VIGIL_SYS_ARGS: u32 = 6;
+pub const VIGIL_SYS_STRS: u32 = 3;
 
 // enum vigil_proc_flags
 pub const VIGIL_F_ARGS_TRUNCATED: u32 = 1;
@@ -25,6 +46,8 @@ pub const VIGIL_F_CWD_TRUNCATED: u32 = 4;
 pub const VIGIL_F_THREAD: u32 = 8;
 pub const VIGIL_F_CORE_DUMPED: u32 = 16;
 pub const VIGIL_F_NO_LOGINUID: u32 = 32;
+pub const VIGIL_F_PATH_TRUNCATED: u32 = 64;
+pub const VIGIL_F_READ_FAILED: u32 = 128;
 
 // enum vigil_stat
 pub const VIGIL_STAT_SUBMITTED: u32 = 0;
@@ -33,9 +56,68 @@ pub const VIGIL_STAT_READ_ERROR: u32 = 2;
 pub const VIGIL_STAT_FILTERED: u32 = 3;
 pub const VIGIL_STAT_MAX: u32 = 4;
 
+// enum vigil_syscall
+pub const VIGIL_SYS_OPEN: u32 = 1;
+pub const VIGIL_SYS_OPENAT: u32 = 2;
+pub const VIGIL_SYS_OPENAT2: u32 = 3;
+pub const VIGIL_SYS_CREAT: u32 = 4;
+pub const VIGIL_SYS_UNLINK: u32 = 5;
+pub const VIGIL_SYS_UNLINKAT: u32 = 6;
+pub const VIGIL_SYS_RENAME: u32 = 7;
+pub const VIGIL_SYS_RENAMEAT: u32 = 8;
+pub const VIGIL_SYS_RENAMEAT2: u32 = 9;
+pub const VIGIL_SYS_MKDIR: u32 = 10;
+pub const VIGIL_SYS_MKDIRAT: u32 = 11;
+pub const VIGIL_SYS_RMDIR: u32 = 12;
+pub const VIGIL_SYS_CHMOD: u32 = 13;
+pub const VIGIL_SYS_FCHMOD: u32 = 14;
+pub const VIGIL_SYS_FCHMODAT: u32 = 15;
+pub const VIGIL_SYS_FCHMODAT2: u32 = 16;
+pub const VIGIL_SYS_CHOWN: u32 = 17;
+pub const VIGIL_SYS_LCHOWN: u32 = 18;
+pub const VIGIL_SYS_FCHOWN: u32 = 19;
+pub const VIGIL_SYS_FCHOWNAT: u32 = 20;
+pub const VIGIL_SYS_LINK: u32 = 21;
+pub const VIGIL_SYS_LINKAT: u32 = 22;
+pub const VIGIL_SYS_SYMLINK: u32 = 23;
+pub const VIGIL_SYS_SYMLINKAT: u32 = 24;
+pub const VIGIL_SYS_TRUNCATE: u32 = 25;
+pub const VIGIL_SYS_FTRUNCATE: u32 = 26;
+pub const VIGIL_SYS_PTRACE: u32 = 40;
+pub const VIGIL_SYS_SETUID: u32 = 41;
+pub const VIGIL_SYS_SETGID: u32 = 42;
+pub const VIGIL_SYS_SETREUID: u32 = 43;
+pub const VIGIL_SYS_SETREGID: u32 = 44;
+pub const VIGIL_SYS_SETRESUID: u32 = 45;
+pub const VIGIL_SYS_SETRESGID: u32 = 46;
+pub const VIGIL_SYS_SETFSUID: u32 = 47;
+pub const VIGIL_SYS_SETFSGID: u32 = 48;
+pub const VIGIL_SYS_CAPSET: u32 = 49;
+pub const VIGIL_SYS_UNSHARE: u32 = 50;
+pub const VIGIL_SYS_SETNS: u32 = 51;
+pub const VIGIL_SYS_CLONE: u32 = 52;
+pub const VIGIL_SYS_CLONE3: u32 = 53;
+pub const VIGIL_SYS_MOUNT: u32 = 54;
+pub const VIGIL_SYS_UMOUNT2: u32 = 55;
+pub const VIGIL_SYS_CHROOT: u32 = 56;
+pub const VIGIL_SYS_PIVOT_ROOT: u32 = 57;
+pub const VIGIL_SYS_MEMFD_CREATE: u32 = 58;
+pub const VIGIL_SYS_EXECVEAT: u32 = 59;
+pub const VIGIL_SYS_BPF: u32 = 60;
+pub const VIGIL_SYS_SOCKET: u32 = 61;
+pub const VIGIL_SYS_DUP2: u32 = 62;
+pub const VIGIL_SYS_DUP3: u32 = 63;
+pub const VIGIL_SYS_KILL: u32 = 64;
+pub const VIGIL_SYS_TKILL: u32 = 65;
+pub const VIGIL_SYS_TGKILL: u32 = 66;
+pub const VIGIL_SYS_PRCTL: u32 = 67;
+pub const VIGIL_SYS_INIT_MODULE: u32 = 68;
+pub const VIGIL_SYS_FINIT_MODULE: u32 = 69;
+pub const VIGIL_SYS_IO_URING_SUBMIT: u32 = 70;
+
 /// `struct vigil_event_header`
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventHeader {
     pub kind: u16,
     pub abi_version: u16,
@@ -86,7 +168,7 @@ impl EventHeader {
 
 /// `struct vigil_exec_event`
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecEvent {
     pub hdr: EventHeader,
     pub start_time_ns: u64,
@@ -154,14 +236,14 @@ impl ExecEvent {
             cwd_len: u16::from_ne_bytes(b[74..76].try_into().ok()?),
             args_len: u16::from_ne_bytes(b[76..78].try_into().ok()?),
             args_count: u16::from_ne_bytes(b[78..80].try_into().ok()?),
-            comm: b[80..96].try_into().ok()?,
+            comm: crate::read_array::<u8, 16>(&b[80..])?,
         })
     }
 }
 
 /// `struct vigil_exit_event`
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitEvent {
     pub hdr: EventHeader,
     pub start_time_ns: u64,
@@ -205,14 +287,92 @@ impl ExitEvent {
             exit_code: u32::from_ne_bytes(b[44..48].try_into().ok()?),
             flags: u32::from_ne_bytes(b[48..52].try_into().ok()?),
             _pad: u32::from_ne_bytes(b[52..56].try_into().ok()?),
-            comm: b[56..72].try_into().ok()?,
+            comm: crate::read_array::<u8, 16>(&b[56..])?,
+        })
+    }
+}
+
+/// `struct vigil_file_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileEvent {
+    pub hdr: EventHeader,
+    pub result: i64,
+    pub length: i64,
+    pub syscall: u32,
+    pub op: u32,
+    pub flags: u32,
+    pub mode: u32,
+    pub dirfd: i32,
+    pub dirfd2: i32,
+    pub fd: i32,
+    pub uid: u32,
+    pub gid: u32,
+    pub event_flags: u32,
+    pub path_len: u16,
+    pub base_len: u16,
+    pub path2_len: u16,
+    pub base2_len: u16,
+}
+
+impl FileEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 96;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_file_event",
+        size: core::mem::size_of::<FileEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(FileEvent, hdr)),
+            ("result", core::mem::offset_of!(FileEvent, result)),
+            ("length", core::mem::offset_of!(FileEvent, length)),
+            ("syscall", core::mem::offset_of!(FileEvent, syscall)),
+            ("op", core::mem::offset_of!(FileEvent, op)),
+            ("flags", core::mem::offset_of!(FileEvent, flags)),
+            ("mode", core::mem::offset_of!(FileEvent, mode)),
+            ("dirfd", core::mem::offset_of!(FileEvent, dirfd)),
+            ("dirfd2", core::mem::offset_of!(FileEvent, dirfd2)),
+            ("fd", core::mem::offset_of!(FileEvent, fd)),
+            ("uid", core::mem::offset_of!(FileEvent, uid)),
+            ("gid", core::mem::offset_of!(FileEvent, gid)),
+            ("event_flags", core::mem::offset_of!(FileEvent, event_flags)),
+            ("path_len", core::mem::offset_of!(FileEvent, path_len)),
+            ("base_len", core::mem::offset_of!(FileEvent, base_len)),
+            ("path2_len", core::mem::offset_of!(FileEvent, path2_len)),
+            ("base2_len", core::mem::offset_of!(FileEvent, base2_len)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            result: i64::from_ne_bytes(b[32..40].try_into().ok()?),
+            length: i64::from_ne_bytes(b[40..48].try_into().ok()?),
+            syscall: u32::from_ne_bytes(b[48..52].try_into().ok()?),
+            op: u32::from_ne_bytes(b[52..56].try_into().ok()?),
+            flags: u32::from_ne_bytes(b[56..60].try_into().ok()?),
+            mode: u32::from_ne_bytes(b[60..64].try_into().ok()?),
+            dirfd: i32::from_ne_bytes(b[64..68].try_into().ok()?),
+            dirfd2: i32::from_ne_bytes(b[68..72].try_into().ok()?),
+            fd: i32::from_ne_bytes(b[72..76].try_into().ok()?),
+            uid: u32::from_ne_bytes(b[76..80].try_into().ok()?),
+            gid: u32::from_ne_bytes(b[80..84].try_into().ok()?),
+            event_flags: u32::from_ne_bytes(b[84..88].try_into().ok()?),
+            path_len: u16::from_ne_bytes(b[88..90].try_into().ok()?),
+            base_len: u16::from_ne_bytes(b[90..92].try_into().ok()?),
+            path2_len: u16::from_ne_bytes(b[92..94].try_into().ok()?),
+            base2_len: u16::from_ne_bytes(b[94..96].try_into().ok()?),
         })
     }
 }
 
 /// `struct vigil_fork_event`
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForkEvent {
     pub hdr: EventHeader,
     pub start_time_ns: u64,
@@ -256,7 +416,91 @@ impl ForkEvent {
             parent_tgid: u32::from_ne_bytes(b[44..48].try_into().ok()?),
             flags: u32::from_ne_bytes(b[48..52].try_into().ok()?),
             _pad: u32::from_ne_bytes(b[52..56].try_into().ok()?),
-            comm: b[56..72].try_into().ok()?,
+            comm: crate::read_array::<u8, 16>(&b[56..])?,
+        })
+    }
+}
+
+/// `struct vigil_prefix_key`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixKey {
+    pub prefixlen: u32,
+    pub data: [u8; 256],
+}
+
+impl PrefixKey {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 260;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_prefix_key",
+        size: core::mem::size_of::<PrefixKey>(),
+        fields: &[
+            ("prefixlen", core::mem::offset_of!(PrefixKey, prefixlen)),
+            ("data", core::mem::offset_of!(PrefixKey, data)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            prefixlen: u32::from_ne_bytes(b[0..4].try_into().ok()?),
+            data: crate::read_array::<u8, 256>(&b[4..])?,
+        })
+    }
+}
+
+/// `struct vigil_syscall_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyscallEvent {
+    pub hdr: EventHeader,
+    pub result: i64,
+    pub args: [u64; 6],
+    pub syscall: u32,
+    pub event_flags: u32,
+    pub str_len: [u16; 3],
+    pub _pad: u16,
+}
+
+impl SyscallEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 104;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_syscall_event",
+        size: core::mem::size_of::<SyscallEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(SyscallEvent, hdr)),
+            ("result", core::mem::offset_of!(SyscallEvent, result)),
+            ("args", core::mem::offset_of!(SyscallEvent, args)),
+            ("syscall", core::mem::offset_of!(SyscallEvent, syscall)),
+            (
+                "event_flags",
+                core::mem::offset_of!(SyscallEvent, event_flags),
+            ),
+            ("str_len", core::mem::offset_of!(SyscallEvent, str_len)),
+            ("_pad", core::mem::offset_of!(SyscallEvent, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            result: i64::from_ne_bytes(b[32..40].try_into().ok()?),
+            args: crate::read_array::<u64, 6>(&b[40..])?,
+            syscall: u32::from_ne_bytes(b[88..92].try_into().ok()?),
+            event_flags: u32::from_ne_bytes(b[92..96].try_into().ok()?),
+            str_len: crate::read_array::<u16, 3>(&b[96..])?,
+            _pad: u16::from_ne_bytes(b[102..104].try_into().ok()?),
         })
     }
 }
@@ -266,5 +510,8 @@ pub const LAYOUTS: &[Layout] = &[
     EventHeader::LAYOUT,
     ExecEvent::LAYOUT,
     ExitEvent::LAYOUT,
+    FileEvent::LAYOUT,
     ForkEvent::LAYOUT,
+    PrefixKey::LAYOUT,
+    SyscallEvent::LAYOUT,
 ];

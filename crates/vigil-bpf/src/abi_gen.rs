@@ -130,7 +130,7 @@ fn gen_struct(btf: &Btf, s: &Struct, src: &mut String) -> Result<(), GenError> {
         src,
         "/// `struct {c_name}`\n\
          #[repr(C)]\n\
-         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
          pub struct {name} {{\n{fields}}}\n\n\
          impl {name} {{\n\
          /// Size in bytes, as in C.\n\
@@ -169,15 +169,14 @@ fn field_type(ty: &BtfType, off: usize, what: &str) -> Result<(String, String), 
         BtfKind::Array => {
             let a = Array::try_from(*ty).expect("kind checked");
             let elem = a.contained_type().skip_mods_and_typedefs();
-            let byte = Int::try_from(elem).is_ok_and(|i| i.bits == 8);
-            if !byte {
-                return Err(GenError::Unsupported(format!("{what}: array of non-bytes")));
+            let (elem_ty, _) = field_type(&elem, 0, what)?;
+            if !elem_ty.starts_with('u') && !elem_ty.starts_with('i') {
+                return Err(GenError::Unsupported(format!("{what}: array of {elem_ty}")));
             }
             let n = a.capacity();
-            let end = off + n;
             Ok((
-                format!("[u8; {n}]"),
-                format!("b[{off}..{end}].try_into().ok()?"),
+                format!("[{elem_ty}; {n}]"),
+                format!("crate::read_array::<{elem_ty}, {n}>(&b[{off}..])?"),
             ))
         }
         BtfKind::Struct => {

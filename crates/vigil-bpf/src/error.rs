@@ -11,7 +11,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The kernel has what the sensor needs, yet loading or attaching failed.
-    #[error("{sensor}: {stage} failed: {source}")]
+    #[error("{sensor}: {stage} failed")]
     Failed {
         sensor: &'static str,
         stage: &'static str,

@@ -5,11 +5,11 @@ pub mod abi_gen;
 mod error;
 pub mod mounts;
 pub mod probe;
-mod process;
+mod sensors;
 
 pub use error::LoadError;
 pub use libbpf_rs::ErrorKind;
-pub use process::{KernelStats, ProcessSensor, SensorConfig};
+pub use sensors::{KernelStats, SensorConfig, SensorReport, Sensors};
 
 #[allow(
     clippy::all,
@@ -20,6 +20,12 @@ pub use process::{KernelStats, ProcessSensor, SensorConfig};
 mod skel {
     pub mod process {
         include!(concat!(env!("OUT_DIR"), "/process.skel.rs"));
+    }
+    pub mod file {
+        include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
+    }
+    pub mod syscalls {
+        include!(concat!(env!("OUT_DIR"), "/syscalls.skel.rs"));
     }
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::mounts::{self, MountState};
 use crate::skel::probe::ProbeSkelBuilder;
-use crate::{ProcessSensor, SensorConfig};
+use crate::{SensorConfig, Sensors};
 
 /// Outcome of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,72 +91,128 @@ fn cached_programs() -> &'static (Vec<Check>, Vec<Check>) {
 pub fn run() -> ProbeReport {
     let mounts = mounts::ensure();
     let (hooks, helpers) = cached_programs().clone();
-    let process = match ProcessSensor::load(&SensorConfig::default()).and_then(|mut s| s.attach()) {
-        Ok(()) => Check {
-            name: "process".into(),
-            status: Status::Supported,
-            detail: format!("tp_btf: {}", PROCESS_HOOKS.join(", ")),
-        },
-        Err(e @ crate::LoadError::Unsupported { .. }) => Check {
-            name: "process".into(),
-            status: Status::Unsupported,
-            detail: e.to_string(),
-        },
-        Err(e) => Check {
-            name: "process".into(),
-            status: Status::Failed,
-            detail: format!("{e:#}"),
-        },
-    };
-    let live = |c: &Check| {
-        if c.status == Status::Supported {
-            Status::Supported
-        } else {
-            Status::Unsupported
+    let loaded = Sensors::load(&SensorConfig::default()).and_then(|mut s| s.attach().map(|()| s));
+    let (sensors, capabilities) = match loaded {
+        Ok(s) => {
+            let sensors = s
+                .reports()
+                .iter()
+                .map(|r| Check {
+                    name: r.name.into(),
+                    status: Status::Supported,
+                    detail: if r.unavailable.is_empty() {
+                        format!("{} programs attached", r.programs.len())
+                    } else {
+                        format!(
+                            "{} programs attached; unavailable: {}",
+                            r.programs.len(),
+                            r.unavailable.join("; ")
+                        )
+                    },
+                })
+                .collect();
+            (sensors, capabilities(s.reports()))
+        }
+        Err(e) => {
+            let status = if matches!(e, crate::LoadError::Unsupported { .. }) {
+                Status::Unsupported
+            } else {
+                Status::Failed
+            };
+            let c = Check {
+                name: "sensors".into(),
+                status,
+                detail: format!("{e:#}"),
+            };
+            (vec![c.clone()], vec![c])
         }
     };
-    let capabilities = vec![Check {
-        name: "process events (exec, fork, exit) with argv, cwd, tty, ancestry".into(),
-        status: live(&process),
-        detail: if process.status == Status::Supported {
-            "live".into()
-        } else {
-            process.detail.clone()
-        },
-    }];
     ProbeReport {
         kernel: kernel_release(),
         mounts,
         hooks,
         helpers,
-        sensors: vec![process],
+        sensors,
         capabilities,
     }
 }
 
-/// Why the process sensor cannot run here, if the kernel lacks something it needs.
-pub fn process_sensor_missing() -> Option<String> {
+/// What users can rely on, derived from which programs attached.
+fn capabilities(reports: &[crate::SensorReport]) -> Vec<Check> {
+    let has = |prog: &str| reports.iter().any(|r| r.programs.iter().any(|p| p == prog));
+    let cap = |name: &str, progs: &[&str]| {
+        let missing: Vec<&str> = progs.iter().copied().filter(|p| !has(p)).collect();
+        Check {
+            name: name.into(),
+            status: if missing.is_empty() {
+                Status::Supported
+            } else {
+                Status::Unsupported
+            },
+            detail: if missing.is_empty() {
+                "live".into()
+            } else {
+                format!("missing hooks: {}", missing.join(", "))
+            },
+        }
+    };
+    vec![
+        cap("process events (exec, fork, exit)", &["vigil_exec", "vigil_fork", "vigil_exit"]),
+        cap("file events (open, unlink, rename, mkdir, chmod, chown, link, symlink, truncate)", &["vigil_file_openat", "vigil_file_unlinkat", "vigil_file_renameat2"]),
+        cap("privilege changes (setuid family, capset)", &["vigil_sys_setuid", "vigil_sys_setresuid", "vigil_sys_capset"]),
+        cap("namespaces and mounts (unshare, setns, clone, mount, chroot, pivot_root)", &["vigil_sys_unshare", "vigil_sys_setns", "vigil_sys_mount", "vigil_sys_pivot_root"]),
+        cap("ptrace, memfd_create, execveat, bpf, raw/packet sockets, dup2 of sockets, signals, prctl", &["vigil_sys_ptrace", "vigil_sys_memfd_create", "vigil_sys_execveat", "vigil_sys_bpf", "vigil_sys_socket", "vigil_sys_dup2", "vigil_sys_kill", "vigil_sys_prctl"]),
+        cap("kernel module loading (init_module, finit_module)", &["vigil_sys_init_module", "vigil_sys_finit_module"]),
+        cap("io_uring submissions", &["vigil_sys_io_uring_submit"]),
+    ]
+}
+
+/// Why a program's hook (its ELF section) does not exist on this kernel, if it does not.
+pub fn hook_missing(section: &str) -> Option<String> {
+    if let Some(tp) = section.strip_prefix("tracepoint/") {
+        let Some(events) = crate::sensors::tracefs_events() else {
+            return Some("tracefs is not mounted".into());
+        };
+        return (!events.join(tp).is_dir())
+            .then(|| format!("tracepoint {tp} does not exist on this kernel"));
+    }
+    if let Some(tp) = section.strip_prefix("tp_btf/") {
+        let btf = match Btf::from_vmlinux() {
+            Ok(b) => b,
+            Err(e) => return Some(format!("no kernel BTF: {e}")),
+        };
+        return btf
+            .type_by_name::<libbpf_rs::btf::BtfType>(&format!("btf_trace_{tp}"))
+            .is_none()
+            .then(|| format!("tracepoint {tp} does not exist on this kernel"));
+    }
+    None
+}
+
+/// Why a sensor cannot run here at all, if the kernel lacks something it needs.
+pub fn sensor_missing(sensor: &str) -> Option<String> {
     let (hooks, helpers) = cached_programs();
+    let needs: &[&str] = match sensor {
+        "process" => &["tp_btf", "bpf_loop", "ringbuf"],
+        _ => &["tracepoint", "bpf_loop", "ringbuf"],
+    };
     for c in hooks
         .iter()
-        .filter(|c| c.name == "tp_btf")
         .chain(helpers.iter())
+        .filter(|c| needs.contains(&c.name.as_str()))
     {
         if c.status != Status::Supported {
             return Some(format!("{} unavailable: {}", c.name, c.detail));
         }
     }
-    let btf = match Btf::from_vmlinux() {
-        Ok(b) => b,
-        Err(e) => return Some(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")),
-    };
-    PROCESS_HOOKS
-        .iter()
-        .find(|tp| {
-            btf.type_by_name::<libbpf_rs::btf::BtfType>(&format!("btf_trace_{tp}"))
-                .is_none()
-        })
-        .map(|tp| format!("tracepoint sched/{tp} does not exist in this kernel"))
+    if sensor == "process" {
+        for tp in PROCESS_HOOKS {
+            if let Some(why) = hook_missing(&format!("tp_btf/{tp}")) {
+                return Some(why);
+            }
+        }
+    }
+    None
 }
 
 fn probe_one(prog: &str, name: &str, attach: bool) -> Check {

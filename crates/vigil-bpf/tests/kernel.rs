@@ -2,7 +2,7 @@
 //! the Rust ABI mirror matches the compiled object's BTF exactly.
 
 use vigil_bpf::abi_gen::{btf_layouts, generate};
-use vigil_bpf::{ProcessSensor, SensorConfig, PROCESS_OBJECT};
+use vigil_bpf::{SensorConfig, Sensors, PROCESS_OBJECT};
 
 /// Root tests must not silently pass without root under CI.
 fn require_root() -> bool {
@@ -19,18 +19,50 @@ fn require_root() -> bool {
 }
 
 #[test]
-fn process_sensor_passes_the_verifier_and_attaches() {
+fn every_sensor_passes_the_verifier_and_attaches() {
     if !require_root() {
         return;
     }
     vigil_bpf::mounts::ensure();
     let mut s =
-        ProcessSensor::load(&SensorConfig::default()).expect("verifier accepts the process sensor");
-    s.attach()
-        .expect("tp_btf sched_process_{exec,fork,exit} attach");
-    let mut names = s.program_names();
-    names.sort();
-    assert_eq!(names, ["vigil_exec", "vigil_exit", "vigil_fork"]);
+        Sensors::load(&SensorConfig::default()).expect("the verifier accepts every program");
+    s.attach().expect("every loaded program attaches");
+    let states: Vec<(&str, &str)> = s
+        .reports()
+        .iter()
+        .map(|r| (r.name, r.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("process", "attached"),
+            ("file", "attached"),
+            ("syscalls", "attached")
+        ]
+    );
+    let names = s.program_names();
+    for p in [
+        "vigil_exec",
+        "vigil_fork",
+        "vigil_exit",
+        "vigil_file_openat",
+        "vigil_file_renameat2",
+        "vigil_sys_setuid",
+        "vigil_sys_mount",
+        "vigil_sys_io_uring_submit",
+        "vigil_sys_execveat",
+        "vigil_sys_enter_execveat",
+    ] {
+        assert!(names.iter().any(|n| n == p), "{p} not loaded: {names:?}");
+    }
+    // This kernel has no module support: exactly those hooks are reported unavailable.
+    let sys = s.reports().iter().find(|r| r.name == "syscalls").unwrap();
+    assert_eq!(sys.unavailable.len(), 2, "{:?}", sys.unavailable);
+    assert!(
+        sys.unavailable.iter().all(|u| u.contains("init_module")),
+        "{:?}",
+        sys.unavailable
+    );
 }
 
 #[test]

@@ -169,7 +169,7 @@ impl ProcessTable {
                 info.exited = false;
                 self.insert(info);
             }
-            Event::Fork(_) => {}
+            Event::Fork(_) | Event::File(_) | Event::Syscall(_) => {}
             Event::Exit(x) => {
                 let tgid = x.header.tgid;
                 let tick = self.tick_ns;

@@ -1,12 +1,12 @@
 //! Record bytes -> [`Event`]. Copies into plain types; never trusts a length it has not checked.
 
 use vigil_abi::{
-    EventHeader, ExecEvent, ExitEvent, ForkEvent, VIGIL_ABI_VERSION, VIGIL_F_ARGS_TRUNCATED,
-    VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED, VIGIL_F_NO_LOGINUID,
-    VIGIL_F_THREAD,
+    EventHeader, ExecEvent, ExitEvent, FileEvent, ForkEvent, SyscallEvent, VIGIL_ABI_VERSION,
+    VIGIL_F_ARGS_TRUNCATED, VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED,
+    VIGIL_F_NO_LOGINUID, VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED, VIGIL_F_THREAD,
 };
 
-use crate::{Bytes, Event, Exec, Exit, Fork, Header, Kind};
+use crate::{Bytes, Event, Exec, Exit, File, Fork, Header, Kind, Syscall};
 
 /// Why a record could not be decoded. Each is counted by the caller, never ignored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,8 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
     };
     match kind {
         Kind::Exec => decode_exec(rec, header).map(Event::Exec),
+        Kind::File => decode_file(rec, header).map(Event::File),
+        Kind::Syscall => decode_syscall(rec, header).map(Event::Syscall),
         Kind::Fork => {
             let e = read_fixed(rec, ForkEvent::read, ForkEvent::SIZE)?;
             Ok(Event::Fork(Fork {
@@ -76,21 +78,71 @@ fn read_fixed<T>(rec: &[u8], read: fn(&[u8]) -> Option<T>, size: usize) -> Resul
     })
 }
 
-fn decode_exec(rec: &[u8], header: Header) -> Result<Exec, DecodeError> {
-    let e = read_fixed(rec, ExecEvent::read, ExecEvent::SIZE)?;
-    let mut tail = &rec[ExecEvent::SIZE..];
-    let mut take = |len: u16, what: &'static str| -> Result<&[u8], DecodeError> {
+/// Hands out the variable-length tail of a record piece by piece, checking every length.
+struct Tail<'a>(&'a [u8]);
+
+impl<'a> Tail<'a> {
+    fn take(&mut self, len: u16, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let len = usize::from(len);
-        if len > tail.len() {
+        if len > self.0.len() {
             return Err(DecodeError::TailOutOfBounds { what });
         }
-        let (head, rest) = tail.split_at(len);
-        tail = rest;
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
         Ok(head)
-    };
-    let exe = take(e.exe_len, "exe")?.to_vec();
-    let cwd = take(e.cwd_len, "cwd")?.to_vec();
-    let args = split_args(take(e.args_len, "args")?);
+    }
+}
+
+fn decode_file(rec: &[u8], header: Header) -> Result<File, DecodeError> {
+    let e = read_fixed(rec, FileEvent::read, FileEvent::SIZE)?;
+    let mut tail = Tail(&rec[FileEvent::SIZE..]);
+    Ok(File {
+        header,
+        result: e.result,
+        syscall: e.syscall,
+        op: e.op,
+        flags: e.flags,
+        mode: e.mode,
+        dirfd: e.dirfd,
+        dirfd2: e.dirfd2,
+        fd: (e.fd >= 0).then_some(e.fd),
+        uid: e.uid,
+        gid: e.gid,
+        length: e.length,
+        path: tail.take(e.path_len, "path")?.to_vec(),
+        base: tail.take(e.base_len, "base")?.to_vec(),
+        path2: tail.take(e.path2_len, "path2")?.to_vec(),
+        base2: tail.take(e.base2_len, "base2")?.to_vec(),
+        truncated: e.event_flags & VIGIL_F_PATH_TRUNCATED != 0,
+        read_failed: e.event_flags & VIGIL_F_READ_FAILED != 0,
+    })
+}
+
+fn decode_syscall(rec: &[u8], header: Header) -> Result<Syscall, DecodeError> {
+    let e = read_fixed(rec, SyscallEvent::read, SyscallEvent::SIZE)?;
+    let mut tail = Tail(&rec[SyscallEvent::SIZE..]);
+    let [a, b, c] = e.str_len;
+    Ok(Syscall {
+        header,
+        result: e.result,
+        syscall: e.syscall,
+        args: e.args,
+        strs: [
+            tail.take(a, "str0")?.to_vec(),
+            tail.take(b, "str1")?.to_vec(),
+            tail.take(c, "str2")?.to_vec(),
+        ],
+        truncated: e.event_flags & VIGIL_F_PATH_TRUNCATED != 0,
+        read_failed: e.event_flags & VIGIL_F_READ_FAILED != 0,
+    })
+}
+
+fn decode_exec(rec: &[u8], header: Header) -> Result<Exec, DecodeError> {
+    let e = read_fixed(rec, ExecEvent::read, ExecEvent::SIZE)?;
+    let mut tail = Tail(&rec[ExecEvent::SIZE..]);
+    let exe = tail.take(e.exe_len, "exe")?.to_vec();
+    let cwd = tail.take(e.cwd_len, "cwd")?.to_vec();
+    let args = split_args(tail.take(e.args_len, "args")?);
     Ok(Exec {
         header,
         start_time_ns: e.start_time_ns,

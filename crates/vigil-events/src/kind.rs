@@ -1,6 +1,6 @@
 //! Event kinds as users name them (`--events exec,fork`), tied to the ABI numbers.
 
-use vigil_abi::{VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FORK};
+use vigil_abi::{VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE, VIGIL_EV_FORK, VIGIL_EV_SYSCALL};
 
 /// The kinds of event Vigil reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -8,10 +8,18 @@ pub enum Kind {
     Exec,
     Fork,
     Exit,
+    File,
+    Syscall,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Exec, Kind::Fork, Kind::Exit];
+    pub const ALL: &'static [Kind] = &[
+        Kind::Exec,
+        Kind::Fork,
+        Kind::Exit,
+        Kind::File,
+        Kind::Syscall,
+    ];
 
     /// The name used in JSON (`"kind"`), on the command line and in metrics.
     pub fn name(self) -> &'static str {
@@ -19,6 +27,8 @@ impl Kind {
             Kind::Exec => "exec",
             Kind::Fork => "fork",
             Kind::Exit => "exit",
+            Kind::File => "file",
+            Kind::Syscall => "syscall",
         }
     }
 
@@ -32,6 +42,8 @@ impl Kind {
             Kind::Exec => VIGIL_EV_EXEC,
             Kind::Fork => VIGIL_EV_FORK,
             Kind::Exit => VIGIL_EV_EXIT,
+            Kind::File => VIGIL_EV_FILE,
+            Kind::Syscall => VIGIL_EV_SYSCALL,
         }
     }
 

@@ -3,6 +3,8 @@
 
 mod decode;
 mod kind;
+pub mod names;
+pub mod paths;
 
 pub use decode::{decode, DecodeError};
 pub use kind::Kind;
@@ -73,12 +75,56 @@ pub struct Exit {
     pub comm: Bytes,
 }
 
+/// A file operation at syscall exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub header: Header,
+    /// The syscall's return value: an fd or 0, or -errno.
+    pub result: i64,
+    /// `enum vigil_syscall`.
+    pub syscall: u32,
+    /// `enum vigil_file_op`.
+    pub op: u32,
+    pub flags: u32,
+    pub mode: u32,
+    pub dirfd: i32,
+    pub dirfd2: i32,
+    /// For fchmod/fchown/ftruncate: the fd whose path is `path`.
+    pub fd: Option<i32>,
+    pub uid: u32,
+    pub gid: u32,
+    pub length: i64,
+    /// As the process gave it (fd-based calls: the fd's resolved path).
+    pub path: Bytes,
+    /// The directory `path` is relative to (cwd or dirfd); empty when `path` is absolute.
+    pub base: Bytes,
+    pub path2: Bytes,
+    pub base2: Bytes,
+    pub truncated: bool,
+    pub read_failed: bool,
+}
+
+/// A security-sensitive syscall at exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Syscall {
+    pub header: Header,
+    pub result: i64,
+    /// `enum vigil_syscall`.
+    pub syscall: u32,
+    pub args: [u64; 6],
+    pub strs: [Bytes; 3],
+    pub truncated: bool,
+    pub read_failed: bool,
+}
+
 /// Any decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Exec(Exec),
     Fork(Fork),
     Exit(Exit),
+    File(File),
+    Syscall(Syscall),
 }
 
 impl Event {
@@ -87,6 +133,8 @@ impl Event {
             Event::Exec(e) => &e.header,
             Event::Fork(e) => &e.header,
             Event::Exit(e) => &e.header,
+            Event::File(e) => &e.header,
+            Event::Syscall(e) => &e.header,
         }
     }
 }

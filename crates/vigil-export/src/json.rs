@@ -75,6 +75,10 @@ struct Line<'a> {
     fork: Option<ForkOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exit: Option<ExitOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<crate::activity::FileOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall: Option<crate::activity::SyscallOut>,
 }
 
 #[derive(Serialize)]
@@ -176,7 +180,7 @@ pub fn render(
         loginuid: proc.and_then(|p| p.loginuid),
         tty: proc.and_then(|p| tty_name(p.tty_dev)),
     };
-    let (mut fork, mut exit) = (None, None);
+    let (mut fork, mut exit, mut file, mut syscall) = (None, None, None, None);
     match event {
         Event::Exec(e) => {
             process.ppid = e.ppid;
@@ -213,6 +217,8 @@ pub fn render(
                 lifetime_ns: h.time_ns.saturating_sub(x.start_time_ns),
             });
         }
+        Event::File(f) => file = Some(crate::activity::file(f)),
+        Event::Syscall(s) => syscall = Some(crate::activity::syscall(s)),
     }
     let line = Line {
         kind: h.kind.name(),
@@ -230,6 +236,8 @@ pub fn render(
             .collect(),
         fork,
         exit,
+        file,
+        syscall,
     };
     serde_json::to_writer(&mut *out, &line)
         .expect("serializing plain structs into a Vec cannot fail");

@@ -1,5 +1,6 @@
 //! Where events go: JSON lines (stdout, files) and the HTTP API.
 
+mod activity;
 pub mod api;
 pub mod json;
 pub mod sink;

@@ -26,6 +26,15 @@ impl std::str::FromStr for Target {
     }
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Stdout => f.write_str("stdout"),
+            Target::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
 /// Event kinds a sink keeps loss counts for (indices into the caller's kind list).
 pub const MAX_KINDS: usize = 16;
 
@@ -46,6 +55,8 @@ pub struct Sink {
     out: Box<dyn WriteDebug>,
     buf: Vec<u8>,
     pending: [u64; MAX_KINDS],
+    /// A failed write may have left half a line behind: end it before writing more.
+    broken_line: bool,
 }
 
 trait WriteDebug: Write + std::fmt::Debug + Send {}
@@ -65,6 +76,7 @@ impl Sink {
             out,
             buf: Vec::with_capacity(BATCH_BYTES * 2),
             pending: [0; MAX_KINDS],
+            broken_line: false,
         })
     }
 
@@ -85,10 +97,17 @@ impl Sink {
     /// Writes everything buffered. On failure the batch is discarded (retrying a broken output
     /// forever would stall the pipeline) and its lines are returned as lost.
     pub fn flush(&mut self) -> Result<(), Box<Lost>> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.broken_line {
+            self.buf.insert(0, b'\n');
+        }
         let result = self
             .out
             .write_all(&self.buf)
             .and_then(|()| self.out.flush());
+        self.broken_line = result.is_err();
         self.buf.clear();
         let pending = std::mem::take(&mut self.pending);
         result.map_err(|error| {

@@ -17,6 +17,52 @@ struct RawConfig {
     flush_interval_ms: Option<u64>,
     stats_interval_secs: Option<u64>,
     threads: Option<bool>,
+    file: Option<RawFileConfig>,
+    syscalls: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileConfig {
+    enabled: Option<bool>,
+    watch: Option<Vec<String>>,
+    ignore: Option<Vec<String>>,
+}
+
+/// The file sensor and its in-kernel path filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    pub enabled: bool,
+    /// Prefixes under which reads are reported too (directories end with `/`).
+    pub watch: Vec<Vec<u8>>,
+    /// Prefixes under which nothing is reported, modifications included.
+    pub ignore: Vec<Vec<u8>>,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
+        Self {
+            enabled: true,
+            // Credentials, keys and configuration: reading them is worth knowing.
+            watch: v(&[
+                "/etc/",
+                "/root/",
+                "/home/",
+                "/boot/",
+                "/run/secrets/",
+                "/var/run/secrets/",
+            ]),
+            // Read by every dynamically linked exec, or pseudo files written all the time.
+            ignore: v(&[
+                "/etc/ld.so.cache",
+                "/etc/localtime",
+                "/proc/",
+                "/sys/",
+                "/dev/",
+            ]),
+        }
+    }
 }
 
 /// Validated configuration.
@@ -38,6 +84,9 @@ pub struct Config {
     pub stats_interval_secs: u64,
     /// Report thread creation as fork events.
     pub threads: bool,
+    pub file: FileConfig,
+    /// Load the security-syscall sensor.
+    pub syscalls: bool,
 }
 
 impl Default for Config {
@@ -51,6 +100,8 @@ impl Default for Config {
             flush_interval_ms: 100,
             stats_interval_secs: 60,
             threads: false,
+            file: FileConfig::default(),
+            syscalls: true,
         }
     }
 }
@@ -83,6 +134,8 @@ impl Config {
             flush_interval_ms: raw.flush_interval_ms.unwrap_or(d.flush_interval_ms),
             stats_interval_secs: raw.stats_interval_secs.unwrap_or(d.stats_interval_secs),
             threads: raw.threads.unwrap_or(d.threads),
+            file: file_config(raw.file.unwrap_or_default(), d.file)?,
+            syscalls: raw.syscalls.unwrap_or(d.syscalls),
         };
         if c.args_max == 0 || c.args_max > vigil_abi::VIGIL_ARGS_MAX {
             bail!(
@@ -122,6 +175,27 @@ impl Config {
     }
 }
 
+fn file_config(raw: RawFileConfig, d: FileConfig) -> Result<FileConfig> {
+    let prefixes =
+        |key: &str, list: Option<Vec<String>>, default: Vec<Vec<u8>>| -> Result<Vec<Vec<u8>>> {
+            let Some(list) = list else { return Ok(default) };
+            for p in &list {
+                if !p.starts_with('/') || p.len() > vigil_abi::VIGIL_PREFIX_MAX as usize {
+                    bail!(
+                        "file.{key}: `{p}` must be an absolute path of at most {} bytes",
+                        vigil_abi::VIGIL_PREFIX_MAX
+                    );
+                }
+            }
+            Ok(list.into_iter().map(String::into_bytes).collect())
+        };
+    Ok(FileConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        watch: prefixes("watch", raw.watch, d.watch)?,
+        ignore: prefixes("ignore", raw.ignore, d.ignore)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +218,19 @@ mod tests {
             Config::parse("ancestry_depth: 3\nbogus: 1\n").unwrap_err()
         );
         assert!(e.contains("bogus") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn file_filter_prefixes() {
+        let c = Config::parse("file:\n  watch: [/srv/]\n").unwrap();
+        assert_eq!(c.file.watch, vec![b"/srv/".to_vec()]);
+        assert_eq!(c.file.ignore, FileConfig::default().ignore);
+        let e = format!(
+            "{:#}",
+            Config::parse("file:\n  ignore: [tmp/]\n").unwrap_err()
+        );
+        assert!(e.contains("file.ignore") && e.contains("tmp/"), "{e}");
+        assert!(Config::parse("file:\n  wach: []\n").is_err());
     }
 
     #[test]

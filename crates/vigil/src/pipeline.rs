@@ -77,6 +77,7 @@ impl Pipeline {
             Event::Exec(e) => e.ppid,
             Event::Fork(f) => f.parent_tgid,
             Event::Exit(x) => x.ppid,
+            Event::File(_) | Event::Syscall(_) => 0,
         };
         // Ancestry follows the lineage the table kept, not the reaper an orphan now has.
         let lineage = proc.map_or(kernel_ppid, |p| p.ppid);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use vigil_bpf::{ProcessSensor, SensorConfig};
+use vigil_bpf::{SensorConfig, Sensors};
 use vigil_enrich::ProcessTable;
 use vigil_export::api::{self, Health};
 use vigil_export::sink::Sink;
@@ -26,7 +26,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sinks = args
         .outputs
         .iter()
-        .map(|t| Sink::open(t).with_context(|| format!("opening output {t:?}")))
+        .map(|t| Sink::open(t).with_context(|| format!("opening output {t}")))
         .collect::<Result<Vec<_>>>()?;
     let health = Arc::new(Health::default());
     if let Some(addr) = args.api {
@@ -47,9 +47,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         wakeup_bytes: cfg.wakeup_bytes,
         emit_threads: cfg.threads,
         ringbuf_bytes: cfg.ringbuf_bytes,
+        file: cfg.file.enabled,
+        syscalls: cfg.syscalls,
     };
-    let mut sensor = ProcessSensor::load(&sensor_cfg)?;
+    let mut sensor = Sensors::load(&sensor_cfg)?;
+    sensor
+        .set_path_filter(&cfg.file.watch, &cfg.file.ignore)
+        .context("writing the path filter")?;
     sensor.attach()?;
+    for r in sensor.reports() {
+        for u in &r.unavailable {
+            tracing::warn!(sensor = r.name, "unavailable on this kernel: {u}");
+        }
+    }
 
     // Seed after attaching: a process born in between is both in /proc and in the ring buffer,
     // and the event (applied later) wins.
@@ -74,9 +84,16 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     health.ready.store(true, Ordering::Relaxed);
     // Printed whatever VIGIL_LOG says: scripts and tests wait for this line.
+    let live: Vec<&str> = sensor
+        .reports()
+        .iter()
+        .filter(|r| r.state == "attached")
+        .map(|r| r.name)
+        .collect();
     eprintln!(
-        "vigil: ready: sensors=process programs={} seeded_processes={seeded}",
-        sensor.program_names().join(",")
+        "vigil: ready: sensors={} programs={} seeded_processes={seeded}",
+        live.join(","),
+        sensor.program_names().len()
     );
 
     let poll = Duration::from_millis(cfg.flush_interval_ms);

@@ -1,0 +1,358 @@
+//! The sensors (process, file, syscalls): their programs loaded and attached as units, sharing
+//! one ring buffer and one counter map, plus the path filter the file sensor reads.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, OpenProgramMut, RingBuffer, RingBufferBuilder};
+use vigil_abi::{
+    PrefixKey, VIGIL_ARGS_MAX, VIGIL_EV_KIND_MAX, VIGIL_FILTER_IGNORE, VIGIL_FILTER_WATCH,
+    VIGIL_PREFIX_MAX, VIGIL_STAT_MAX,
+};
+
+use crate::skel::file::{FileSkel, FileSkelBuilder};
+use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
+use crate::skel::syscalls::{SyscallsSkel, SyscallsSkelBuilder};
+use crate::LoadError;
+
+/// Load-time settings, written into the programs' read-only data before load.
+#[derive(Debug, Clone)]
+pub struct SensorConfig {
+    /// The agent's own tgid: its activity is dropped in the kernel.
+    pub self_tgid: u32,
+    /// argv bytes captured per exec (clamped to VIGIL_ARGS_MAX).
+    pub args_max: u32,
+    /// Pending bytes in the ring buffer that trigger a consumer wakeup.
+    pub wakeup_bytes: u32,
+    /// Report thread creation as fork events with `thread: true`.
+    pub emit_threads: bool,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ringbuf_bytes: u32,
+    /// Load the file sensor.
+    pub file: bool,
+    /// Load the security-syscall sensor.
+    pub syscalls: bool,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        Self {
+            self_tgid: std::process::id(),
+            args_max: VIGIL_ARGS_MAX,
+            wakeup_bytes: 256 * 1024,
+            emit_threads: false,
+            ringbuf_bytes: 8 * 1024 * 1024,
+            file: true,
+            syscalls: true,
+        }
+    }
+}
+
+/// Kernel-side counters: `counts[kind][stat]`, summed over CPUs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub counts: [[u64; VIGIL_STAT_MAX as usize]; VIGIL_EV_KIND_MAX as usize],
+}
+
+/// How one sensor came up.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SensorReport {
+    pub name: &'static str,
+    /// "attached", "disabled" (by config), or "unsupported: <why>".
+    pub state: String,
+    pub programs: Vec<String>,
+    /// Hooks this kernel does not have, with the reason: those events are unavailable.
+    pub unavailable: Vec<String>,
+}
+
+/// Loaded (and, after `attach`, live) sensors.
+pub struct Sensors {
+    process: ProcessSkel<'static>,
+    file: Option<FileSkel<'static>>,
+    syscalls: Option<SyscallsSkel<'static>>,
+    reports: Vec<SensorReport>,
+}
+
+impl std::fmt::Debug for Sensors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sensors")
+            .field("reports", &self.reports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Storage a skeleton borrows for its whole life. Sensors live as long as the agent, so the
+/// few bytes are leaked on purpose rather than made self-referential.
+fn storage() -> &'static mut MaybeUninit<OpenObject> {
+    Box::leak(Box::new(MaybeUninit::uninit()))
+}
+
+macro_rules! set_rodata {
+    ($open:expr, $cfg:expr) => {{
+        let ro = $open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .expect("the object has .rodata");
+        ro.cfg_self_tgid = $cfg.self_tgid;
+        ro.cfg_args_max = $cfg.args_max.min(VIGIL_ARGS_MAX);
+        ro.cfg_wakeup_bytes = $cfg.wakeup_bytes;
+        ro.cfg_emit_threads = u8::from($cfg.emit_threads);
+    }};
+}
+
+impl Sensors {
+    /// Opens, configures and loads every enabled sensor (the verifier runs here). The process
+    /// sensor is required; a file or syscall sensor the kernel cannot run is reported, not fatal.
+    pub fn load(cfg: &SensorConfig) -> Result<Self, LoadError> {
+        let mut open = ProcessSkelBuilder::default()
+            .open(storage())
+            .map_err(|e| classify("process", "open", e))?;
+        set_rodata!(open, cfg);
+        open.maps
+            .vigil_events
+            .set_max_entries(cfg.ringbuf_bytes)
+            .map_err(|e| classify("process", "configure", e))?;
+        let process = open.load().map_err(|e| classify("process", "load", e))?;
+        let mut reports = vec![SensorReport {
+            name: "process",
+            state: "loaded".into(),
+            programs: names(process.object()),
+            unavailable: vec![],
+        }];
+
+        let file = if cfg.file {
+            let mut open = FileSkelBuilder::default()
+                .open(storage())
+                .map_err(|e| classify("file", "open", e))?;
+            set_rodata!(open, cfg);
+            share(
+                &mut open.maps.vigil_events,
+                &process.maps.vigil_events,
+                "file",
+            )?;
+            share(
+                &mut open.maps.vigil_stats,
+                &process.maps.vigil_stats,
+                "file",
+            )?;
+            let unavailable = disable_missing(open.open_object_mut().progs_mut());
+            let skel = open.load().map_err(|e| classify("file", "load", e))?;
+            reports.push(SensorReport {
+                name: "file",
+                state: "loaded".into(),
+                programs: names(skel.object()),
+                unavailable,
+            });
+            Some(skel)
+        } else {
+            reports.push(disabled("file"));
+            None
+        };
+
+        let syscalls = if cfg.syscalls {
+            let mut open = SyscallsSkelBuilder::default()
+                .open(storage())
+                .map_err(|e| classify("syscalls", "open", e))?;
+            set_rodata!(open, cfg);
+            share(
+                &mut open.maps.vigil_events,
+                &process.maps.vigil_events,
+                "syscalls",
+            )?;
+            share(
+                &mut open.maps.vigil_stats,
+                &process.maps.vigil_stats,
+                "syscalls",
+            )?;
+            let unavailable = disable_missing(open.open_object_mut().progs_mut());
+            let skel = open.load().map_err(|e| classify("syscalls", "load", e))?;
+            reports.push(SensorReport {
+                name: "syscalls",
+                state: "loaded".into(),
+                programs: names(skel.object()),
+                unavailable,
+            });
+            Some(skel)
+        } else {
+            reports.push(disabled("syscalls"));
+            None
+        };
+        Ok(Self {
+            process,
+            file,
+            syscalls,
+            reports,
+        })
+    }
+
+    /// Attaches every loaded program; events start flowing into the ring buffer.
+    pub fn attach(&mut self) -> Result<(), LoadError> {
+        self.process
+            .attach()
+            .map_err(|e| classify("process", "attach", e))?;
+        if let Some(f) = &mut self.file {
+            f.attach().map_err(|e| classify("file", "attach", e))?;
+        }
+        if let Some(s) = &mut self.syscalls {
+            s.attach().map_err(|e| classify("syscalls", "attach", e))?;
+        }
+        for r in &mut self.reports {
+            if r.state == "loaded" {
+                r.state = "attached".into();
+            }
+        }
+        Ok(())
+    }
+
+    /// Detaches every program: nothing new is produced; the ring buffer can still be drained.
+    pub fn detach(&mut self) {
+        self.process.links = Default::default();
+        if let Some(f) = &mut self.file {
+            f.links = Default::default();
+        }
+        if let Some(s) = &mut self.syscalls {
+            s.links = Default::default();
+        }
+    }
+
+    pub fn reports(&self) -> &[SensorReport] {
+        &self.reports
+    }
+
+    /// Names of every loaded program.
+    pub fn program_names(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .flat_map(|r| r.programs.iter().cloned())
+            .collect()
+    }
+
+    /// Builds a consumer of the shared ring buffer calling `cb` for each record.
+    pub fn ring_buffer<'cb>(
+        &self,
+        cb: impl FnMut(&[u8]) -> i32 + 'cb,
+    ) -> Result<RingBuffer<'cb>, libbpf_rs::Error> {
+        let mut b = RingBufferBuilder::new();
+        b.add(&self.process.maps.vigil_events, cb)?;
+        b.build()
+    }
+
+    /// Replaces the file sensor's path filter. Prefixes longer than VIGIL_PREFIX_MAX are cut.
+    pub fn set_path_filter(
+        &self,
+        watch: &[Vec<u8>],
+        ignore: &[Vec<u8>],
+    ) -> Result<(), libbpf_rs::Error> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let map = &file.maps.vigil_path_filter;
+        let keys: Vec<Vec<u8>> = map.keys().collect();
+        for k in keys {
+            map.delete(&k)?;
+        }
+        for (prefixes, action) in [(watch, VIGIL_FILTER_WATCH), (ignore, VIGIL_FILTER_IGNORE)] {
+            for p in prefixes {
+                map.update(&prefix_key(p), &action.to_ne_bytes(), MapFlags::ANY)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and sums the per-CPU counters shared by all sensors.
+    pub fn stats(&self) -> Result<KernelStats, libbpf_rs::Error> {
+        let mut out = KernelStats::default();
+        for kind in 0..VIGIL_EV_KIND_MAX {
+            for stat in 0..VIGIL_STAT_MAX {
+                let key = (kind * VIGIL_STAT_MAX + stat).to_ne_bytes();
+                let per_cpu = self
+                    .process
+                    .maps
+                    .vigil_stats
+                    .lookup_percpu(&key, MapFlags::ANY)?;
+                let sum = per_cpu
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                    .map(u64::from_ne_bytes)
+                    .sum();
+                out.counts[kind as usize][stat as usize] = sum;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The LPM key for a path prefix: `struct vigil_prefix_key` in bytes.
+fn prefix_key(prefix: &[u8]) -> Vec<u8> {
+    let len = prefix.len().min(VIGIL_PREFIX_MAX as usize);
+    let mut key = Vec::with_capacity(PrefixKey::SIZE);
+    key.extend(((len * 8) as u32).to_ne_bytes());
+    key.extend(&prefix[..len]);
+    key.resize(PrefixKey::SIZE, 0);
+    key
+}
+
+fn share(
+    map: &mut libbpf_rs::OpenMapMut<'_>,
+    owner: &libbpf_rs::MapMut<'_>,
+    sensor: &'static str,
+) -> Result<(), LoadError> {
+    map.reuse_fd(owner.as_fd())
+        .map_err(|e| classify(sensor, "share maps", e))
+}
+
+fn names(obj: &libbpf_rs::Object) -> Vec<String> {
+    obj.progs()
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn disabled(name: &'static str) -> SensorReport {
+    SensorReport {
+        name,
+        state: "disabled".into(),
+        programs: vec![],
+        unavailable: vec![],
+    }
+}
+
+/// Turns off programs whose hook this kernel lacks (e.g. module syscalls without module
+/// support) and says which: their events are unavailable, the rest of the sensor works.
+fn disable_missing<'a>(progs: impl Iterator<Item = OpenProgramMut<'a>>) -> Vec<String> {
+    let mut missing = Vec::new();
+    for mut p in progs {
+        let section = p.section().to_string_lossy().into_owned();
+        if let Some(why) = crate::probe::hook_missing(&section) {
+            p.set_autoload(false);
+            missing.push(format!("{section}: {why}"));
+        }
+    }
+    missing
+}
+
+/// Turns a libbpf error into "unsupported here" when the kernel lacks what the sensor needs.
+fn classify(sensor: &'static str, stage: &'static str, source: libbpf_rs::Error) -> LoadError {
+    match crate::probe::sensor_missing(sensor) {
+        Some(reason) => LoadError::Unsupported { sensor, reason },
+        None => LoadError::Failed {
+            sensor,
+            stage,
+            source,
+        },
+    }
+}
+
+/// Where tracefs exposes the syscall tracepoints, if mounted.
+pub(crate) fn tracefs_events() -> Option<&'static Path> {
+    [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.join("syscalls").is_dir())
+}

@@ -19,4 +19,10 @@ const volatile __u32 cfg_args_max = VIGIL_ARGS_MAX;
 const volatile __u32 cfg_wakeup_bytes = 256 * 1024;
 const volatile __u8 cfg_emit_threads = 0;
 
+/*
+ * Set by user space at shutdown: programs return at once, so the final drain sees every record
+ * produced (detaching ~60 tracepoints takes seconds, each waiting for an RCU grace period).
+ */
+__u32 vigil_paused = 0;
+
 #endif

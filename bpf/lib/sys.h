@@ -24,9 +24,10 @@ static __always_inline struct pt_regs *sys__regs(void)
 #define SYS_ARG4(r) PT_REGS_PARM4_CORE_SYSCALL(r)
 #define SYS_ARG5(r) PT_REGS_PARM5_CORE_SYSCALL(r)
 
-static __always_inline bool sys__is_self(void)
+/* The agent's own syscalls, and everything once the agent is shutting down. */
+static __always_inline bool sys__skip(void)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid;
+	return vigil_paused || (bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid;
 }
 
 /* The struct file behind fd in the current task, or NULL. */

@@ -133,7 +133,7 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 	struct file_scratch *s;
 	bool report;
 
-	if (sys__is_self()) {
+	if (sys__skip()) {
 		stats__inc(VIGIL_EV_FILE, VIGIL_STAT_FILTERED);
 		return 0;
 	}

@@ -53,6 +53,8 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	bool trunc, failed = false;
 	int argc;
 
+	if (vigil_paused)
+		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid) {
 		stats__inc(VIGIL_EV_EXEC, VIGIL_STAT_FILTERED);
 		return 0;
@@ -113,6 +115,8 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 	bool thread = pid != tgid;
 
+	if (vigil_paused)
+		return 0;
 	if (parent_tgid == cfg_self_tgid || (thread && !cfg_emit_threads)) {
 		stats__inc(VIGIL_EV_FORK, VIGIL_STAT_FILTERED);
 		return 0;
@@ -140,7 +144,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	struct vigil_exit_event *ev;
 	__u32 code;
 
-	if (!task__group_dead(task))
+	if (vigil_paused || !task__group_dead(task))
 		return 0; /* a thread, not the process: not an event */
 	if (BPF_CORE_READ(task, tgid) == cfg_self_tgid) {
 		stats__inc(VIGIL_EV_EXIT, VIGIL_STAT_FILTERED);

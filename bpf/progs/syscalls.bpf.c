@@ -48,7 +48,7 @@ static __always_inline int sys__emit(long ret, struct sys_call *c)
 	struct vigil_syscall_event *ev;
 	struct sys_scratch *s;
 
-	if (sys__is_self()) {
+	if (sys__skip()) {
 		stats__inc(VIGIL_EV_SYSCALL, VIGIL_STAT_FILTERED);
 		return 0;
 	}

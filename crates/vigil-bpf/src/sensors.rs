@@ -207,6 +207,28 @@ impl Sensors {
         Ok(())
     }
 
+    /// Makes every program return at once: after this, a drain of the ring buffer sees every
+    /// record that was produced. Instant, unlike detaching (an RCU grace period per tracepoint).
+    pub fn pause(&mut self) {
+        if let Some(b) = self.process.maps.bss_data.as_deref_mut() {
+            b.vigil_paused = 1;
+        }
+        if let Some(b) = self
+            .file
+            .as_mut()
+            .and_then(|f| f.maps.bss_data.as_deref_mut())
+        {
+            b.vigil_paused = 1;
+        }
+        if let Some(b) = self
+            .syscalls
+            .as_mut()
+            .and_then(|s| s.maps.bss_data.as_deref_mut())
+        {
+            b.vigil_paused = 1;
+        }
+    }
+
     /// Detaches every program: nothing new is produced; the ring buffer can still be drained.
     pub fn detach(&mut self) {
         self.process.links = Default::default();

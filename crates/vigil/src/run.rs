@@ -123,14 +123,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
 
-    // Detach first so that nothing new arrives, then drain what is left.
-    sensor.detach();
+    // Pause the programs so that nothing new arrives, drain what is left and report; then
+    // detach (slow: the kernel waits an RCU grace period per tracepoint).
+    sensor.pause();
     let _ = rb.consume();
     let mut p = pipeline.borrow_mut();
     p.flush();
     let snap = Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats());
     tracing::info!("{}", snap.line());
     eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
+    drop(p);
+    drop(rb);
+    sensor.detach();
     Ok(())
 }
 

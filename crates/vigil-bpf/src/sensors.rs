@@ -327,8 +327,10 @@ fn share(
         .map_err(|e| classify(sensor, "share maps", e))
 }
 
+/// Programs that were loaded (those whose hook is missing were turned off before load).
 fn names(obj: &libbpf_rs::Object) -> Vec<String> {
     obj.progs()
+        .filter(|p| p.autoload())
         .map(|p| p.name().to_string_lossy().into_owned())
         .collect()
 }

@@ -30,6 +30,6 @@ fn section(title: &str, checks: &[Check]) {
             Status::Unsupported => "UNSUPPORTED",
             Status::Failed => "FAILED",
         };
-        println!("  {:<18} {:<12} {}", c.name, s, c.detail);
+        println!("  {s:<12} {:<18} {}", c.name, c.detail);
     }
 }

@@ -140,6 +140,7 @@ enum vigil_syscall {
 enum vigil_filter_action {
 	VIGIL_FILTER_WATCH = 1,   /* report every access below, reads included */
 	VIGIL_FILTER_IGNORE = 2,  /* report nothing below, modifications included */
+	VIGIL_FILTER_MODIFY = 3,  /* report modifications below (inside an ignored tree), not reads */
 };
 
 /* Common header. pid/tgid are the subject's (for fork: the child's). time_ns is CLOCK_BOOTTIME. */

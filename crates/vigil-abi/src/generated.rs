@@ -29,6 +29,7 @@ pub const VIGIL_FOP_TRUNCATE: u32 = 10;
 // enum vigil_filter_action
 pub const VIGIL_FILTER_WATCH: u32 = 1;
 pub const VIGIL_FILTER_IGNORE: u32 = 2;
+pub const VIGIL_FILTER_MODIFY: u32 = 3;
 
 // enum vigil_limits
 pub const VIGIL_COMM_LEN: u32 = 16;

@@ -9,7 +9,7 @@ mod sensors;
 
 pub use error::LoadError;
 pub use libbpf_rs::ErrorKind;
-pub use sensors::{KernelStats, SensorConfig, SensorReport, Sensors};
+pub use sensors::{KernelStats, PathFilter, SensorConfig, SensorReport, Sensors};
 
 #[allow(
     clippy::all,

@@ -8,8 +8,8 @@ use std::path::Path;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, OpenProgramMut, RingBuffer, RingBufferBuilder};
 use vigil_abi::{
-    PrefixKey, VIGIL_ARGS_MAX, VIGIL_EV_KIND_MAX, VIGIL_FILTER_IGNORE, VIGIL_FILTER_WATCH,
-    VIGIL_PREFIX_MAX, VIGIL_STAT_MAX,
+    PrefixKey, VIGIL_ARGS_MAX, VIGIL_EV_KIND_MAX, VIGIL_FILTER_IGNORE, VIGIL_FILTER_MODIFY,
+    VIGIL_FILTER_WATCH, VIGIL_PREFIX_MAX, VIGIL_STAT_MAX,
 };
 
 use crate::skel::file::{FileSkel, FileSkelBuilder};
@@ -48,6 +48,17 @@ impl Default for SensorConfig {
             syscalls: true,
         }
     }
+}
+
+/// Path prefixes for the file sensor's in-kernel filter (the longest match decides).
+#[derive(Debug, Clone, Copy)]
+pub struct PathFilter<'a> {
+    /// Reads and modifications below are reported.
+    pub watch: &'a [Vec<u8>],
+    /// Nothing below is reported.
+    pub ignore: &'a [Vec<u8>],
+    /// Modifications below are reported, reads are not (carves exceptions out of `ignore`).
+    pub watch_writes: &'a [Vec<u8>],
 }
 
 /// Kernel-side counters: `counts[kind][stat]`, summed over CPUs.
@@ -263,11 +274,7 @@ impl Sensors {
     }
 
     /// Replaces the file sensor's path filter. Prefixes longer than VIGIL_PREFIX_MAX are cut.
-    pub fn set_path_filter(
-        &self,
-        watch: &[Vec<u8>],
-        ignore: &[Vec<u8>],
-    ) -> Result<(), libbpf_rs::Error> {
+    pub fn set_path_filter(&self, filter: &PathFilter<'_>) -> Result<(), libbpf_rs::Error> {
         let Some(file) = &self.file else {
             return Ok(());
         };
@@ -276,7 +283,11 @@ impl Sensors {
         for k in keys {
             map.delete(&k)?;
         }
-        for (prefixes, action) in [(watch, VIGIL_FILTER_WATCH), (ignore, VIGIL_FILTER_IGNORE)] {
+        for (prefixes, action) in [
+            (filter.watch, VIGIL_FILTER_WATCH),
+            (filter.ignore, VIGIL_FILTER_IGNORE),
+            (filter.watch_writes, VIGIL_FILTER_MODIFY),
+        ] {
             for p in prefixes {
                 map.update(&prefix_key(p), &action.to_ne_bytes(), MapFlags::ANY)?;
             }

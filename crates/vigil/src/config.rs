@@ -27,6 +27,7 @@ struct RawFileConfig {
     enabled: Option<bool>,
     watch: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
+    watch_writes: Option<Vec<String>>,
 }
 
 /// The file sensor and its in-kernel path filter.
@@ -37,6 +38,8 @@ pub struct FileConfig {
     pub watch: Vec<Vec<u8>>,
     /// Prefixes under which nothing is reported, modifications included.
     pub ignore: Vec<Vec<u8>>,
+    /// Prefixes under which modifications are reported even inside an ignored tree.
+    pub watch_writes: Vec<Vec<u8>>,
 }
 
 impl Default for FileConfig {
@@ -61,6 +64,9 @@ impl Default for FileConfig {
                 "/sys/",
                 "/dev/",
             ]),
+            // Kernel knobs and cgroup files whose writes are container escapes (core_pattern,
+            // release_agent) or tampering, inside the ignored pseudo filesystems.
+            watch_writes: v(&["/proc/sys/", "/sys/fs/cgroup/", "/sys/kernel/"]),
         }
     }
 }
@@ -193,6 +199,7 @@ fn file_config(raw: RawFileConfig, d: FileConfig) -> Result<FileConfig> {
         enabled: raw.enabled.unwrap_or(d.enabled),
         watch: prefixes("watch", raw.watch, d.watch)?,
         ignore: prefixes("ignore", raw.ignore, d.ignore)?,
+        watch_writes: prefixes("watch_writes", raw.watch_writes, d.watch_writes)?,
     })
 }
 

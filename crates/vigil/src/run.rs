@@ -52,7 +52,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let mut sensor = Sensors::load(&sensor_cfg)?;
     sensor
-        .set_path_filter(&cfg.file.watch, &cfg.file.ignore)
+        .set_path_filter(&vigil_bpf::PathFilter {
+            watch: &cfg.file.watch,
+            ignore: &cfg.file.ignore,
+            watch_writes: &cfg.file.watch_writes,
+        })
         .context("writing the path filter")?;
     sensor.attach()?;
     for r in sensor.reports() {

@@ -3,6 +3,8 @@
 
 mod procfs;
 mod table;
+mod users;
 
 pub use procfs::{clock_ticks, read_process};
 pub use table::{Ancestor, Image, ProcInfo, ProcessTable, TableStats};
+pub use users::UserDb;

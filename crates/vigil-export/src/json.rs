@@ -61,11 +61,14 @@ impl Clock {
 pub struct Context<'a> {
     pub host: &'a str,
     pub clock: &'a Clock,
+    /// This event's number in the agent's run (alerts name it as `event_id`).
+    pub id: u64,
 }
 
 #[derive(Serialize)]
 struct Line<'a> {
     kind: &'static str,
+    id: u64,
     time: String,
     host: &'a str,
     cgroup_id: u64,
@@ -222,6 +225,7 @@ pub fn render(
     }
     let line = Line {
         kind: h.kind.name(),
+        id: ctx.id,
         time: ctx.clock.rfc3339(h.time_ns),
         host: ctx.host,
         cgroup_id: h.cgroup_id,

@@ -86,6 +86,7 @@ impl Pipeline {
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
+            id: self.stats.received.iter().sum(),
         };
         render(event, proc, &ancestry, &ctx, &mut self.line);
         for s in &mut self.sinks {

@@ -6,4 +6,9 @@ mod harness;
 mod api;
 mod config;
 mod exec;
+// Both call the legacy syscalls (open, creat, rename, dup2, ...) that only x86-64 has.
+#[cfg(target_arch = "x86_64")]
+mod file;
 mod lifecycle;
+#[cfg(target_arch = "x86_64")]
+mod syscalls;

@@ -1,17 +1,23 @@
 //! `vigil-bench`: load generators for measuring what the Vigil agent adds to the host.
 //!
-//! Two workloads, each printing one JSON line `{"workload":..,"ops":..,"seconds":..,"ns_per_op":..}`:
+//! Three workloads, each printing one JSON line `{"workload":..,"ops":..,"seconds":..,"ns_per_op":..}`:
 //!
 //! - `exec-storm`: N workers each spawn `/bin/true` and wait for it, in a loop. This is the path
 //!   the agent instruments (fork, exec and exit tracepoints, argv capture, ancestry).
-//! - `syscall-storm`: a tight loop of `getppid`, a syscall the agent does not hook, to show that
-//!   nothing is added elsewhere.
+//! - `syscall-storm`: a tight loop of `getppid`, a syscall the agent does not hook, to show what
+//!   is (or is not) added elsewhere.
+//! - `open-storm --path P`: a tight loop of open(P, O_RDONLY) + close, the path of the file
+//!   sensor (`sys_exit_openat`; close is not hooked). Whether the open is reported depends on
+//!   the agent's path filter, i.e. on P.
 //!
 //! It uses only the standard library on purpose: `Command` spawns through `posix_spawn`
-//! (`clone(CLONE_VM|CLONE_VFORK)`, no page-table copy), the cheapest way to fork+exec, and
-//! `parent_id()` is a plain `getppid` call, so no extra dependency (nor lock-file churn) is needed.
+//! (`clone(CLONE_VM|CLONE_VFORK)`, no page-table copy), the cheapest way to fork+exec,
+//! `parent_id()` is a plain `getppid` call, and `File::open` + drop is glibc `open` (the
+//! `openat(AT_FDCWD, P, O_RDONLY|O_CLOEXEC)` syscall) + `close`, so no extra dependency (nor
+//! lock-file churn) is needed.
 //! `bench/run.sh` drives it with and without the agent.
 
+use std::fs::File;
 use std::hint::black_box;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +25,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage:
   vigil-bench exec-storm [--workers N] (--seconds S | --count N) [--program PATH]
   vigil-bench syscall-storm (--seconds S | --count N)
+  vigil-bench open-storm --path P (--seconds S | --count N)
 
 --seconds runs for a wall-clock duration; --count runs a fixed number of operations
 (per worker for exec-storm). Default: --seconds 5, --workers 1, --program /bin/true.";
@@ -46,11 +53,12 @@ struct Opts {
     workers: usize,
     limit: Limit,
     program: String,
+    path: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
     let (workload, rest) = args.split_first().ok_or("missing workload")?;
-    if workload != "exec-storm" && workload != "syscall-storm" {
+    if !["exec-storm", "syscall-storm", "open-storm"].contains(&workload.as_str()) {
         return Err(format!("unknown workload `{workload}`"));
     }
     let mut o = Opts {
@@ -58,6 +66,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         workers: 1,
         limit: Limit::Seconds(5.0),
         program: "/bin/true".into(),
+        path: None,
     };
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -70,6 +79,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 }
             }
             "--program" if o.workload == "exec-storm" => o.program = value()?.clone(),
+            "--path" if o.workload == "open-storm" => o.path = Some(value()?.clone()),
             "--seconds" => {
                 let s: f64 = value()?.parse().map_err(|e| format!("--seconds: {e}"))?;
                 if !(s > 0.0 && s.is_finite()) {
@@ -82,6 +92,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             _ => return Err(format!("unknown option `{flag}` for {}", o.workload)),
         }
+    }
+    if o.workload == "open-storm" && o.path.is_none() {
+        return Err("open-storm needs --path".into());
     }
     Ok(o)
 }
@@ -124,24 +137,68 @@ fn exec_storm(o: &Opts) -> Result<(u64, f64), String> {
     Ok((ops, elapsed))
 }
 
-/// The syscall storm. A clock read is cheap (vDSO) but not free next to a ~100 ns syscall, so
-/// the loop only checks the limit every `BATCH` calls.
-fn syscall_storm(limit: Limit) -> (u64, f64) {
-    const BATCH: u64 = 4096;
+/// What a run measured. `batch_median_ns` is the median over fixed-size batches of operations
+/// of their ns per operation (tight-loop workloads only): unlike the mean it ignores the batches
+/// in which the worker was preempted (by another process on a busy host), so it moves less
+/// between runs.
+#[derive(Debug)]
+struct Run {
+    ops: u64,
+    secs: f64,
+    batch_median_ns: Option<f64>,
+}
+
+/// Runs `op` `batch` times per batch until `limit`, timing each batch. A clock read is cheap
+/// (vDSO) but not free next to a ~100 ns syscall, hence batches.
+fn batched(
+    limit: Limit,
+    batch: u64,
+    mut op: impl FnMut() -> Result<(), String>,
+) -> Result<Run, String> {
     let start = Instant::now();
     let mut ops = 0;
+    let mut per_op = Vec::new();
     while !limit.done(start, ops) {
         let n = match limit {
-            Limit::Count(c) => BATCH.min(c - ops),
-            Limit::Seconds(_) => BATCH,
+            Limit::Count(c) => batch.min(c - ops),
+            Limit::Seconds(_) => batch,
         };
+        let t = Instant::now();
         for _ in 0..n {
-            // An opaque libc call: never elided, never cached by glibc.
-            black_box(std::os::unix::process::parent_id());
+            op()?;
         }
+        per_op.push(t.elapsed().as_nanos() as f64 / n as f64);
         ops += n;
     }
-    (ops, start.elapsed().as_secs_f64())
+    let secs = start.elapsed().as_secs_f64();
+    per_op.sort_by(f64::total_cmp);
+    let batch_median_ns = per_op.get(per_op.len() / 2).copied();
+    Ok(Run {
+        ops,
+        secs,
+        batch_median_ns,
+    })
+}
+
+/// The syscall storm: getppid in a loop.
+fn syscall_storm(limit: Limit) -> Result<Run, String> {
+    batched(limit, 4096, || {
+        // An opaque libc call: never elided, never cached by glibc.
+        black_box(std::os::unix::process::parent_id());
+        Ok(())
+    })
+}
+
+/// The open storm: open `path` read-only and close it, in a loop (one open+close is ~1-3 µs).
+fn open_storm(path: &str, limit: Limit) -> Result<Run, String> {
+    // One open outside the timed loop, so that a missing file is an error, not a fast ENOENT loop.
+    File::open(path).map_err(|e| format!("opening {path}: {e}"))?;
+    batched(limit, 256, || {
+        // Dropping the File closes it.
+        let f = File::open(path).map_err(|e| format!("opening {path}: {e}"))?;
+        drop(black_box(f));
+        Ok(())
+    })
 }
 
 fn main() -> ExitCode {
@@ -157,16 +214,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (ops, secs) = if o.workload == "exec-storm" {
-        match exec_storm(&o) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("vigil-bench: {e}");
-                return ExitCode::FAILURE;
-            }
+    let result = match o.workload.as_str() {
+        "exec-storm" => exec_storm(&o).map(|(ops, secs)| Run {
+            ops,
+            secs,
+            batch_median_ns: None,
+        }),
+        "open-storm" => open_storm(o.path.as_deref().unwrap_or_default(), o.limit),
+        _ => syscall_storm(o.limit),
+    };
+    let Run {
+        ops,
+        secs,
+        batch_median_ns,
+    } = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vigil-bench: {e}");
+            return ExitCode::FAILURE;
         }
-    } else {
-        syscall_storm(o.limit)
     };
     // Per-worker wall time per operation: with W workers in parallel, each operation took
     // elapsed * W / ops of one worker's time. With one worker this is simply elapsed / ops.
@@ -175,8 +241,11 @@ fn main() -> ExitCode {
     } else {
         secs * 1e9 * o.workers as f64 / ops as f64
     };
+    let batch = batch_median_ns
+        .map(|m| format!(",\"batch_median_ns\":{m:.1}"))
+        .unwrap_or_default();
     println!(
-        "{{\"workload\":\"{}\",\"workers\":{},\"ops\":{},\"seconds\":{:.6},\"ns_per_op\":{:.1},\"ops_per_sec\":{:.1}}}",
+        "{{\"workload\":\"{}\",\"workers\":{},\"ops\":{},\"seconds\":{:.6},\"ns_per_op\":{:.1},\"ops_per_sec\":{:.1}{batch}}}",
         o.workload,
         o.workers,
         ops,

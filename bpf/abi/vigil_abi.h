@@ -59,6 +59,8 @@ enum vigil_proc_flags {
 	VIGIL_F_NO_LOGINUID = 1 << 5,  /* kernel built without audit: loginuid unknown */
 	VIGIL_F_PATH_TRUNCATED = 1 << 6,  /* file/syscall: a path or string was cut at PATH_MAX */
 	VIGIL_F_READ_FAILED = 1 << 7,     /* file/syscall: a user string could not be read */
+	VIGIL_F_UNFILTERED = 1 << 8,      /* file: a path needs normalising ("..", ".", "//"): the
+					   * kernel sent it unjudged, user space applies the filter */
 };
 
 /* What a file event did, whichever syscall did it. */

@@ -47,7 +47,8 @@ static __always_inline __u32 filter__lookup(const __u8 *base, __u32 base_len, co
 		len = base_len > VIGIL_PREFIX_MAX ? VIGIL_PREFIX_MAX : base_len;
 		BOUND(len, 511);
 		bpf_probe_read_kernel(s->key.data, len, base);
-		if (len < VIGIL_PREFIX_MAX)
+		/* base is "/" or has no trailing slash */
+		if (len < VIGIL_PREFIX_MAX && base_len > 1)
 			s->key.data[len++ & PREFIX_MASK] = '/';
 	}
 	if (len < VIGIL_PREFIX_MAX && path_len) {
@@ -64,6 +65,25 @@ static __always_inline __u32 filter__lookup(const __u8 *base, __u32 base_len, co
 	s->key.prefixlen = (len > VIGIL_PREFIX_MAX ? VIGIL_PREFIX_MAX : len) * 8;
 	action = bpf_map_lookup_elem(&vigil_path_filter, &s->key);
 	return action ? *action : 0;
+}
+
+/* Bytes of v equal to c get their high bit set; others are 0 (exact, no false positives). */
+static __always_inline __u64 filter__eq_bytes(__u64 v, __u8 c)
+{
+	__u64 t = v ^ (0x0101010101010101ULL * c);
+
+	return ~(((t & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | t | 0x7f7f7f7f7f7f7f7fULL);
+}
+
+/*
+ * One word of the "might need normalising" test: byte pairs "//" and "/." (an empty, "." or ".."
+ * segment, or a hidden file). x holds 8 path bytes, next the byte after them.
+ */
+static __always_inline __u64 filter__dot_or_slash_pairs(__u64 x, __u64 next)
+{
+	__u64 y = (x >> 8) | (next << 56); /* byte k of y is byte k + 1 of x */
+
+	return filter__eq_bytes(x, '/') & (filter__eq_bytes(y, '.') | filter__eq_bytes(y, '/'));
 }
 
 #endif

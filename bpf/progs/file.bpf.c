@@ -114,13 +114,61 @@ static __always_inline bool file__is_modification(struct file_call *c)
 	return c->flags & (01 | 02 | 0100 | 01000 | 02000 | 020000000);
 }
 
-/* Whether the path at tail[off] (with its base) passes the filter. */
+#define VERDICT_UNJUDGED 0xff
+#define SCAN_CHUNK 64
+
+struct norm_scan {
+	__u32 at;   /* tail offset of the next chunk */
+	__u32 end;
+	__u64 hit;
+};
+
+/* bpf_loop step: tests SCAN_CHUNK bytes of the path for "//" and "/." pairs. */
+static long file__scan_step(__u32 i, struct norm_scan *n)
+{
+	__u32 zero = 0;
+	struct file_scratch *s = bpf_map_lookup_elem(&vigil_file_scratch, &zero);
+
+	if (!s)
+		return 1;
+	for (int k = 0; k < SCAN_CHUNK / 8; k++) {
+		__u32 off = n->at + k * 8;
+		__u64 x, next;
+
+		if (off >= n->end)
+			return 1;
+		x = *(__u64 *)&s->tail[off & TAIL_MASK];
+		next = s->tail[(off + 8) & TAIL_MASK];
+		n->hit |= filter__dot_or_slash_pairs(x, next);
+	}
+	n->at += SCAN_CHUNK;
+	return n->hit ? 1 : 0;
+}
+
+/*
+ * True when the path at tail[off] might have an empty, "." or ".." segment, or is relative and
+ * starts with ".". The prefix filter compares bytes, so such a path ("/tmp/../etc/shadow") could
+ * dodge it: it is sent unjudged and user space decides on the normalised path. Hidden files
+ * ("/.bashrc") match too and take the same safe route. The whole path is scanned.
+ */
+static __always_inline bool file__needs_normalising(struct file_scratch *s, __u32 off, __u32 len)
+{
+	struct norm_scan n = { .at = off, .end = off + len, .hit = s->tail[off & TAIL_MASK] == '.' };
+
+	if (!n.hit && len)
+		bpf_loop((len + SCAN_CHUNK - 1) / SCAN_CHUNK, file__scan_step, &n, 0);
+	return n.hit != 0;
+}
+
+/* The filter's verdict for the path at tail[off] (with its base), or VERDICT_UNJUDGED. */
 static __always_inline __u32 file__verdict(struct file_scratch *s, __u32 off, __u16 path_len,
 					   __u16 base_len)
 {
 	__u32 p = off & TAIL_MASK;
 	__u32 b = (off + path_len) & TAIL_MASK;
 
+	if (file__needs_normalising(s, p, path_len))
+		return VERDICT_UNJUDGED;
 	if (base_len)
 		return filter__lookup(&s->tail[b], base_len, &s->tail[p], path_len);
 	return filter__lookup(NULL, 0, &s->tail[p], path_len);
@@ -169,7 +217,10 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 		v2 = file__verdict(s, start, ev->path2_len, ev->base2_len);
 	}
 
-	if (file__is_modification(c))
+	if (v1 == VERDICT_UNJUDGED || v2 == VERDICT_UNJUDGED) {
+		ev->event_flags |= VIGIL_F_UNFILTERED;
+		report = true;
+	} else if (file__is_modification(c))
 		report = v1 != VIGIL_FILTER_IGNORE || (c->path2 && v2 != VIGIL_FILTER_IGNORE);
 	else
 		report = v1 == VIGIL_FILTER_WATCH;

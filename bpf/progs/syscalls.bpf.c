@@ -40,6 +40,7 @@ struct sys_call {
 	const void *str[VIGIL_SYS_STRS];   /* user strings, NULL for none */
 	const void *raw;                   /* kernel bytes for str slot 0 (addresses), or NULL */
 	__u32 raw_len;
+	bool str0_kernel;                  /* str[0] is a kernel string, not a user one */
 };
 
 static __always_inline int sys__emit(long ret, struct sys_call *c)
@@ -67,7 +68,12 @@ static __always_inline int sys__emit(long ret, struct sys_call *c)
 			if (!bpf_probe_read_kernel(s->tail, len, c->raw))
 				n = len + 1;
 		} else if (c->str[i]) {
-			n = bpf_probe_read_user_str(&s->tail[off & (VIGIL_PATH_MAX * 2 - 1)], STR_MAX, c->str[i]);
+			void *dst = &s->tail[off & (VIGIL_PATH_MAX * 2 - 1)];
+
+			if (i == 0 && c->str0_kernel)
+				n = bpf_probe_read_kernel_str(dst, STR_MAX, c->str[i]);
+			else
+				n = bpf_probe_read_user_str(dst, STR_MAX, c->str[i]);
 			if (n <= 0)
 				ev->event_flags |= VIGIL_F_READ_FAILED;
 			else if (n >= STR_MAX)
@@ -301,8 +307,10 @@ EXIT_PROG(finit_module)
 }
 
 /*
- * execveat: a successful exec replaces the registers before sys_exit, so the arguments are
- * saved at entry and reported with the result at exit. args = dirfd, flags; str0 = path.
+ * execveat: the registers are gone after a successful exec, and sys_exit_execveat does not even
+ * fire then, so the arguments are saved at entry; a success is reported at sched_process_exec
+ * (str0 = the kernel's copy of the path, e.g. "/dev/fd/3" for AT_EMPTY_PATH), a failure at
+ * sys_exit (str0 = the user's path). args = dirfd, flags.
  */
 struct execveat_args {
 	__u64 dirfd;
@@ -310,8 +318,9 @@ struct execveat_args {
 	const char *path;
 };
 
+/* LRU: an entry whose exec neither succeeded nor failed visibly (killed mid-exec) ages out. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u64);
 	__type(value, struct execveat_args);
@@ -340,6 +349,22 @@ EXIT_PROG(execveat)
 	/* After a successful exec the old image's memory is gone: the path cannot be read. */
 	EMIT(.syscall = VIGIL_SYS_EXECVEAT, .args = { copy.dirfd, copy.flags },
 	     .str = { ctx->ret < 0 ? copy.path : NULL });
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_sys_execveat_done, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct execveat_args *a = bpf_map_lookup_elem(&vigil_execveat_args, &id);
+	struct sys_call c = { .syscall = VIGIL_SYS_EXECVEAT, .str0_kernel = true };
+
+	if (!a)
+		return 0;
+	c.args[0] = a->dirfd;
+	c.args[1] = a->flags;
+	c.str[0] = BPF_CORE_READ(bprm, filename);
+	bpf_map_delete_elem(&vigil_execveat_args, &id);
+	return sys__emit(0, &c);
 }
 
 /* One io_uring request entering submission. args = opcode, user_data. */

@@ -49,6 +49,7 @@ pub const VIGIL_F_CORE_DUMPED: u32 = 16;
 pub const VIGIL_F_NO_LOGINUID: u32 = 32;
 pub const VIGIL_F_PATH_TRUNCATED: u32 = 64;
 pub const VIGIL_F_READ_FAILED: u32 = 128;
+pub const VIGIL_F_UNFILTERED: u32 = 256;
 
 // enum vigil_stat
 pub const VIGIL_STAT_SUBMITTED: u32 = 0;

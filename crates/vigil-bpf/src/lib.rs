@@ -35,6 +35,25 @@ mod skel {
 /// The compiled process sensor object (its BTF is the ABI's reference).
 pub const PROCESS_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/process.bpf.o"));
 
+/// libbpf's print hook as it was before [`quiet_libbpf`].
+pub struct LibbpfPrint(Option<(libbpf_rs::PrintLevel, libbpf_rs::PrintCallback)>);
+
+impl std::fmt::Debug for LibbpfPrint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LibbpfPrint")
+    }
+}
+
+/// Silences libbpf (for loads whose failures are an expected answer, not news).
+pub fn quiet_libbpf() -> LibbpfPrint {
+    LibbpfPrint(libbpf_rs::set_print(None))
+}
+
+/// Undoes [`quiet_libbpf`].
+pub fn restore_libbpf(previous: LibbpfPrint) {
+    libbpf_rs::set_print(previous.0);
+}
+
 /// Routes libbpf's own messages (verifier logs included) to `tracing`.
 pub fn route_libbpf_logs() {
     fn print(level: libbpf_rs::PrintLevel, msg: String) {

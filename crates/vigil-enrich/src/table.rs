@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vigil_events::{Bytes, Event};
 
 /// What a process runs: shared between a parent and its forked children until they exec.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Image {
     pub exe: Bytes,
     pub args: Vec<Bytes>,
@@ -19,8 +19,8 @@ pub struct Image {
     pub comm: Bytes,
 }
 
-/// One process (thread group).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One process (thread group). Serializable so recordings can carry the table's seed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcInfo {
     pub tgid: u32,
     /// The parent at fork (or when first seen): the lineage, kept when the process is later
@@ -86,6 +86,11 @@ impl ProcessTable {
 
     pub fn get(&self, tgid: u32) -> Option<&ProcInfo> {
         self.procs.get(&tgid)
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &ProcInfo> {
+        self.procs.values()
     }
 
     pub fn stats(&self) -> TableStats {

@@ -34,7 +34,9 @@ fn parse(text: &str) -> HashMap<u32, String> {
     let mut out = HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let mut f = line.split(':');
-        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else { continue };
+        let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
         if let Ok(id) = id.parse() {
             out.entry(id).or_insert_with(|| name.to_string());
         }
@@ -51,7 +53,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n# c\nbad\nnobody:x:65534:65534::/:/bin/false\ntoor:x:0:0::/:/bin/sh\n").unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         let db = UserDb::load(dir.path());
         assert_eq!(db.user(0), Some("root"));
         assert_eq!(db.user(65534), Some("nobody"));

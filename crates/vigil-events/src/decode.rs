@@ -4,6 +4,7 @@ use vigil_abi::{
     EventHeader, ExecEvent, ExitEvent, FileEvent, ForkEvent, SyscallEvent, VIGIL_ABI_VERSION,
     VIGIL_F_ARGS_TRUNCATED, VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED,
     VIGIL_F_NO_LOGINUID, VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED, VIGIL_F_THREAD,
+    VIGIL_F_UNFILTERED,
 };
 
 use crate::{Bytes, Event, Exec, Exit, File, Fork, Header, Kind, Syscall};
@@ -115,6 +116,7 @@ fn decode_file(rec: &[u8], header: Header) -> Result<File, DecodeError> {
         base2: tail.take(e.base2_len, "base2")?.to_vec(),
         truncated: e.event_flags & VIGIL_F_PATH_TRUNCATED != 0,
         read_failed: e.event_flags & VIGIL_F_READ_FAILED != 0,
+        unfiltered: e.event_flags & VIGIL_F_UNFILTERED != 0,
     })
 }
 

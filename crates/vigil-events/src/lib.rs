@@ -2,6 +2,7 @@
 //! checked against the bytes actually received before it is used.
 
 mod decode;
+pub mod filter;
 mod kind;
 pub mod names;
 pub mod paths;
@@ -102,6 +103,9 @@ pub struct File {
     pub base2: Bytes,
     pub truncated: bool,
     pub read_failed: bool,
+    /// The kernel could not judge the path (it needs normalising): the filter applies in user
+    /// space (see [`filter::PathFilter`]).
+    pub unfiltered: bool,
 }
 
 /// A security-sensitive syscall at exit.

@@ -98,7 +98,10 @@ pub fn file(f: &File) -> FileOut {
         gid: (f.op == VIGIL_FOP_CHOWN && f.gid != u32::MAX).then_some(f.gid),
         length: (f.op == VIGIL_FOP_TRUNCATE).then_some(f.length),
         fd: f.fd,
-        dirfd: (relative && f.dirfd != -100).then_some(f.dirfd),
+        dirfd: {
+            let d = if symlink { f.dirfd2 } else { f.dirfd };
+            (relative && d != -100).then_some(d)
+        },
         truncated: f.truncated,
     }
 }
@@ -118,7 +121,7 @@ pub fn syscall(s: &Syscall) -> SyscallOut {
     let mut args = Map::new();
     for (name, v) in arg_names.iter().zip(s.args) {
         if !name.is_empty() {
-            args.insert((*name).into(), Value::from(v));
+            args.insert((*name).into(), arg_value(name, v));
         }
     }
     for (name, bytes) in str_names.iter().zip(&s.strs) {
@@ -172,6 +175,25 @@ pub fn syscall(s: &Syscall) -> SyscallOut {
         error: names::errno(s.result),
         args,
         truncated: s.truncated,
+    }
+}
+
+/// Arguments are raw 64-bit registers; C `int` arguments (pids, fds, signals) are read as
+/// signed 32-bit so that `kill(-pgid)` and `AT_FDCWD` show as negative numbers, and ids
+/// (`uid_t`, `gid_t`) as unsigned 32-bit.
+fn arg_value(name: &str, v: u64) -> Value {
+    const INTS: &[&str] = &[
+        "pid", "tid", "tgid", "fd", "dirfd", "oldfd", "newfd", "signal", "nstype",
+    ];
+    const IDS: &[&str] = &[
+        "uid", "gid", "ruid", "euid", "suid", "rgid", "egid", "sgid", "fsuid", "fsgid",
+    ];
+    if INTS.contains(&name) {
+        Value::from(i64::from(v as u32 as i32))
+    } else if IDS.contains(&name) {
+        Value::from(v as u32)
+    } else {
+        Value::from(v)
     }
 }
 

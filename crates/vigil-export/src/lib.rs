@@ -1,6 +1,7 @@
 //! Where events go: JSON lines (stdout, files) and the HTTP API.
 
 mod activity;
+pub mod alert;
 pub mod api;
 pub mod json;
 pub mod sink;

@@ -19,6 +19,18 @@ pub struct Cli {
 pub enum Command {
     /// Load the sensors and stream events until SIGINT/SIGTERM.
     Run(RunArgs),
+    /// Record a session (process table seed and raw kernel records) for offline replay.
+    Record {
+        /// The recording to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// YAML configuration file (see docs/config.md).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Check rule files, or replay a recording through them.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Report which hooks, helpers and sensors work on this kernel, and why not.
     Probe {
         /// Print the report as JSON.
@@ -29,12 +41,34 @@ pub enum Command {
     Version,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rule files and list every rule as enabled, or disabled with the reason.
+    Check {
+        /// Rule files (YAML, Falco syntax); none: the built-in default ruleset.
+        paths: Vec<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a recording (`vigil record`) through rules and print the alerts as JSON lines.
+    Test {
+        /// Rule files; none: the built-in default ruleset.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// The recording.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Where to write events as JSON lines: `stdout` or `file:PATH` (repeatable).
     #[arg(long = "output", value_name = "TARGET", default_value = "stdout")]
     pub outputs: Vec<Target>,
-    /// Event kinds to report: a comma list (exec,fork,exit) or `all`.
+    /// Event kinds to write: a comma list (exec,fork,exit,file,syscall), `all`, or `none`
+    /// (alerts only).
     #[arg(long, value_name = "KINDS", default_value = "all", value_parser = parse_kinds)]
     pub events: KindSet,
     /// YAML configuration file (see docs/config.md).
@@ -43,6 +77,12 @@ pub struct RunArgs {
     /// Serve the HTTP API (/healthz, /readyz) on this address, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
+    /// Rule files (Falco syntax), repeatable; replaces the built-in default ruleset.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Also write a recording of the session (see `vigil record`).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// The set of kinds selected with `--events`.
@@ -56,8 +96,10 @@ impl KindSet {
 }
 
 fn parse_kinds(s: &str) -> Result<KindSet, String> {
-    if s == "all" {
-        return Ok(KindSet(Kind::ALL.to_vec()));
+    match s {
+        "all" => return Ok(KindSet(Kind::ALL.to_vec())),
+        "none" => return Ok(KindSet(Vec::new())),
+        _ => {}
     }
     let mut kinds = Vec::new();
     for name in s.split(',').map(str::trim) {

@@ -4,6 +4,9 @@ mod cli;
 mod config;
 mod pipeline;
 mod probe_cmd;
+mod record;
+mod rules;
+mod rules_cmd;
 mod run;
 mod stats;
 
@@ -23,6 +26,15 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Probe { json } => probe_cmd::probe(json),
+        cli::Command::Record { out, config } => run::run(cli::RunArgs {
+            outputs: Vec::new(),
+            events: cli::KindSet(Vec::new()),
+            config,
+            api: None,
+            rules: Vec::new(),
+            record: Some(out),
+        }),
+        cli::Command::Rules(cmd) => rules_cmd::rules(cmd),
         cli::Command::Version => {
             println!(
                 "vigil {} (BPF ABI {})",

@@ -1,12 +1,18 @@
 //! decode -> enrich -> render -> sinks, for one ring-buffer record at a time.
 
 use vigil_enrich::ProcessTable;
+use vigil_enrich::UserDb;
+use vigil_events::filter::PathFilter;
 use vigil_events::{decode, Event};
+use vigil_export::alert::render_alert;
 use vigil_export::json::{render, Clock, Context};
 use vigil_export::sink::{Lost, Sink};
+use vigil_rules::{Alert, EvalContext, RuleSet};
 
 use crate::cli::KindSet;
-use crate::stats::{index, UserStats};
+use crate::record::Recorder;
+use crate::rules::Names;
+use crate::stats::{index, UserStats, ALERT_INDEX};
 
 /// The user-space half of the event path. Owned by the reader thread; no locks.
 #[derive(Debug)]
@@ -18,6 +24,14 @@ pub struct Pipeline {
     pub clock: Clock,
     pub ancestry_depth: usize,
     pub stats: UserStats,
+    /// Raw records are appended here when the session is being recorded.
+    pub recorder: Option<Recorder>,
+    /// The file filter, for the paths the kernel sent unjudged.
+    pub path_filter: PathFilter,
+    /// Rules evaluated on every event (alerts go to every output); `None`: no rules.
+    pub rules: Option<RuleSet>,
+    pub names: Names,
+    alerts: Vec<Alert>,
     line: Vec<u8>,
 }
 
@@ -37,11 +51,22 @@ impl Pipeline {
             clock: Clock::now(),
             ancestry_depth,
             stats: UserStats::default(),
+            recorder: None,
+            path_filter: PathFilter::default(),
+            rules: None,
+            names: Names(UserDb::default()),
+            alerts: Vec::new(),
             line: Vec::with_capacity(4096),
         }
     }
 
     pub fn handle(&mut self, rec: &[u8]) {
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.record(rec) {
+                tracing::error!("recording failed, recording stopped: {e}");
+                self.recorder = None;
+            }
+        }
         let event = match decode(rec) {
             Ok(e) => e,
             Err(e) => {
@@ -55,22 +80,31 @@ impl Pipeline {
         let kind = event.header().kind;
         let i = index(kind);
         self.stats.received[i] += 1;
+        if let Event::File(f) = &event {
+            if f.unfiltered && !self.path_filter.reports(f) {
+                self.stats.filtered_user[i] += 1;
+                return;
+            }
+        }
         // Exit renders with the entry it is about to retire; exec/fork with the entry they make.
         let is_exit = matches!(event, Event::Exit(_));
         if !is_exit {
             self.table.apply(&event);
         }
-        if self.kinds.contains(kind) {
-            self.emit(&event, i);
-        } else {
+        let selected = self.kinds.contains(kind);
+        if !selected {
             self.stats.filtered_output[i] += 1;
+        }
+        if selected || self.rules.is_some() {
+            self.emit(&event, i, selected);
         }
         if is_exit {
             self.table.apply(&event);
         }
     }
 
-    fn emit(&mut self, event: &Event, i: usize) {
+    /// Writes the event's line (if its kind is selected) and the alerts it raises.
+    fn emit(&mut self, event: &Event, i: usize, write_event: bool) {
         let h = event.header();
         let proc = self.table.get(h.tgid);
         let kernel_ppid = match event {
@@ -82,16 +116,37 @@ impl Pipeline {
         // Ancestry follows the lineage the table kept, not the reaper an orphan now has.
         let lineage = proc.map_or(kernel_ppid, |p| p.ppid);
         let ancestry = self.table.ancestry(lineage, self.ancestry_depth);
-        self.line.clear();
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
             id: self.stats.received.iter().sum(),
         };
-        render(event, proc, &ancestry, &ctx, &mut self.line);
-        for s in &mut self.sinks {
-            if let Err(lost) = s.write_line(&self.line, i) {
-                count_lost(&mut self.stats, s.name(), &lost);
+        if write_event {
+            self.line.clear();
+            render(event, proc, &ancestry, &ctx, &mut self.line);
+            for s in &mut self.sinks {
+                if let Err(lost) = s.write_line(&self.line, i) {
+                    count_lost(&mut self.stats, s.name(), &lost);
+                }
+            }
+        }
+        let Some(rules) = &self.rules else { return };
+        self.alerts.clear();
+        let eval = EvalContext {
+            event,
+            proc,
+            ancestry: &ancestry,
+            names: &self.names,
+        };
+        rules.evaluate(&eval, &mut self.alerts);
+        for alert in &self.alerts {
+            self.stats.alerts += 1;
+            self.line.clear();
+            render_alert(alert, event, &ctx, &mut self.line);
+            for s in &mut self.sinks {
+                if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
+                    count_lost(&mut self.stats, s.name(), &lost);
+                }
             }
         }
     }
@@ -99,6 +154,12 @@ impl Pipeline {
     /// Pushes buffered lines out; called after each drain of the ring buffer. Lines that a
     /// failed flush loses are counted.
     pub fn flush(&mut self) {
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.flush() {
+                tracing::error!("recording failed, recording stopped: {e}");
+                self.recorder = None;
+            }
+        }
         for s in &mut self.sinks {
             if let Err(lost) = s.flush() {
                 count_lost(&mut self.stats, s.name(), &lost);
@@ -113,6 +174,7 @@ fn count_lost(stats: &mut UserStats, output: &str, lost: &Lost) {
     for (total, l) in stats.sink_errors.iter_mut().zip(lost.lost) {
         *total += l;
     }
+    stats.alerts_lost += lost.lost[ALERT_INDEX];
     stats.sink_failures += 1;
     if stats.sink_failures.is_power_of_two() {
         tracing::warn!(

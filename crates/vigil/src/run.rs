@@ -15,7 +15,10 @@ use vigil_export::sink::Sink;
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::pipeline::Pipeline;
+use crate::record::Recorder;
+use crate::rules::{self, Names, RuleSource};
 use crate::stats::Snapshot;
+use vigil_enrich::UserDb;
 
 pub fn run(args: RunArgs) -> Result<()> {
     let cfg = Config::load(args.config.as_deref())?;
@@ -23,6 +26,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("installing the SIGHUP handler")?;
     let sinks = args
         .outputs
         .iter()
@@ -72,13 +78,32 @@ pub fn run(args: RunArgs) -> Result<()> {
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let pipeline = RefCell::new(Pipeline::new(
-        table,
-        sinks,
-        args.events.clone(),
-        host,
-        cfg.ancestry_depth,
-    ));
+    let recorder = match &args.record {
+        Some(path) => {
+            let mut r = Recorder::create(path)?;
+            for p in table.iter() {
+                r.seed(p)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let mut pipeline = Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth);
+    pipeline.recorder = recorder;
+    // Rules: a bad file at start is fatal (nothing to fall back to); later, on reload, the
+    // previous rules stay.
+    let mut rule_source = RuleSource::new(args.rules.clone(), rules::observable(sensor.reports()));
+    let ruleset = rule_source.load()?;
+    report_rules(&ruleset);
+    pipeline.rules = Some(ruleset);
+    pipeline.names = Names(UserDb::load(Path::new("/")));
+    pipeline.path_filter = vigil_events::filter::PathFilter {
+        watch: cfg.file.watch.clone(),
+        ignore: cfg.file.ignore.clone(),
+        watch_writes: cfg.file.watch_writes.clone(),
+    };
+    let pipeline = RefCell::new(pipeline);
     let rb = sensor
         .ring_buffer(|rec| {
             pipeline.borrow_mut().handle(rec);
@@ -104,6 +129,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let stats_every =
         (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
     let mut last_stats = Instant::now();
+    let mut last_rules_check = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
         // threshold, so drain explicitly every interval.
@@ -114,6 +140,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         let _ = rb.consume();
         pipeline.borrow_mut().flush();
+        let hup = reload.swap(false, Ordering::Relaxed);
+        if hup || (last_rules_check.elapsed() >= RULES_CHECK && rule_source.changed()) {
+            last_rules_check = Instant::now();
+            reload_rules(&mut rule_source, &mut pipeline.borrow_mut(), hup);
+        } else if last_rules_check.elapsed() >= RULES_CHECK {
+            last_rules_check = Instant::now();
+        }
         if let Some(every) = stats_every {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
@@ -140,6 +173,37 @@ pub fn run(args: RunArgs) -> Result<()> {
     drop(rb);
     sensor.detach();
     Ok(())
+}
+
+/// How often rule files are checked for changes.
+const RULES_CHECK: Duration = Duration::from_secs(2);
+
+fn report_rules(set: &vigil_rules::RuleSet) {
+    for r in set.rules().iter().filter(|r| r.disabled_reason.is_some()) {
+        tracing::info!(rule = %r.name, "rule disabled: {}", r.disabled_reason.as_deref().unwrap_or_default());
+    }
+    for w in set.warnings() {
+        tracing::warn!("rules: {w}");
+    }
+    tracing::info!(
+        enabled = set.enabled_count(),
+        total = set.rules().len(),
+        "rules loaded"
+    );
+}
+
+/// Reloads rules (and user names); on error the running rules stay and the error is logged.
+fn reload_rules(source: &mut RuleSource, pipeline: &mut Pipeline, hup: bool) {
+    if hup {
+        pipeline.names = Names(UserDb::load(Path::new("/")));
+    }
+    match source.load() {
+        Ok(set) => {
+            report_rules(&set);
+            pipeline.rules = Some(set);
+        }
+        Err(e) => tracing::error!("rules not reloaded, the previous rules stay active: {e:#}"),
+    }
 }
 
 /// Seeds the table from /proc so that pre-existing processes have parents and ancestry.

@@ -15,10 +15,18 @@ pub struct UserStats {
     pub received: [u64; Kind::ALL.len()],
     pub sink_errors: [u64; Kind::ALL.len()],
     pub filtered_output: [u64; Kind::ALL.len()],
+    /// Sent unjudged by the kernel (paths needing normalisation), then filtered here.
+    pub filtered_user: [u64; Kind::ALL.len()],
     pub decode_errors: u64,
     /// Failed writes to an output (each may lose several lines).
     pub sink_failures: u64,
+    /// Alerts raised, and alert lines an output failed to write.
+    pub alerts: u64,
+    pub alerts_lost: u64,
 }
+
+/// The outputs' loss-count slot for alert lines (after the event kinds).
+pub const ALERT_INDEX: usize = Kind::ALL.len();
 
 pub fn index(k: Kind) -> usize {
     Kind::ALL
@@ -42,6 +50,8 @@ pub struct KindStats {
     pub filtered_kernel: u64,
     /// Received but not printed because of `--events`.
     pub filtered_output: u64,
+    /// Received, then dropped by the path filter applied in user space.
+    pub filtered_user: u64,
     /// Records sent with a field missing because a kernel read failed.
     pub read_errors: u64,
 }
@@ -50,6 +60,8 @@ pub struct KindStats {
 #[derive(Debug, Serialize)]
 pub struct Snapshot {
     pub kinds: Vec<KindStats>,
+    pub alerts: u64,
+    pub alerts_dropped_sink_error: u64,
     pub decode_errors: u64,
     pub process_table_size: usize,
     pub process_table_evictions: u64,
@@ -72,12 +84,15 @@ impl Snapshot {
                     dropped_sink_error: user.sink_errors[i],
                     filtered_kernel: kc[VIGIL_STAT_FILTERED as usize],
                     filtered_output: user.filtered_output[i],
+                    filtered_user: user.filtered_user[i],
                     read_errors: kc[VIGIL_STAT_READ_ERROR as usize],
                 }
             })
             .collect();
         Snapshot {
             kinds,
+            alerts: user.alerts,
+            alerts_dropped_sink_error: user.alerts_lost,
             decode_errors: user.decode_errors,
             process_table_size: table.size,
             process_table_evictions: table.evictions,

@@ -10,5 +10,6 @@ mod exec;
 #[cfg(target_arch = "x86_64")]
 mod file;
 mod lifecycle;
+mod rules;
 #[cfg(target_arch = "x86_64")]
 mod syscalls;

@@ -1,0 +1,47 @@
+//! What the caller hands to [`crate::RuleSet::evaluate`] for one event.
+
+use std::fmt;
+
+use vigil_enrich::{Ancestor, ProcInfo};
+use vigil_events::Event;
+
+/// User and group names, resolved by the caller (this crate does no I/O). Return `None` for an
+/// id without a name: `user.name` is then missing, as in Falco.
+pub trait NameLookup {
+    fn user(&self, uid: u32) -> Option<&str>;
+    fn group(&self, gid: u32) -> Option<&str>;
+}
+
+/// A [`NameLookup`] that knows no names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNames;
+
+impl NameLookup for NoNames {
+    fn user(&self, _uid: u32) -> Option<&str> {
+        None
+    }
+
+    fn group(&self, _gid: u32) -> Option<&str> {
+        None
+    }
+}
+
+/// One event with its enrichment, as `vigil-export` renders it: `proc` is the subject's table
+/// entry (exec/fork: after applying the event; exit: before retiring it), `ancestry` starts at
+/// its parent.
+pub struct EvalContext<'a> {
+    pub event: &'a Event,
+    pub proc: Option<&'a ProcInfo>,
+    pub ancestry: &'a [Ancestor],
+    pub names: &'a dyn NameLookup,
+}
+
+impl fmt::Debug for EvalContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvalContext")
+            .field("event", self.event)
+            .field("proc", &self.proc)
+            .field("ancestry", &self.ancestry)
+            .finish_non_exhaustive()
+    }
+}

@@ -18,11 +18,15 @@ static __always_inline struct pt_regs *sys__regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-#define SYS_ARG1(r) PT_REGS_PARM1_CORE_SYSCALL(r)
-#define SYS_ARG2(r) PT_REGS_PARM2_CORE_SYSCALL(r)
-#define SYS_ARG3(r) PT_REGS_PARM3_CORE_SYSCALL(r)
-#define SYS_ARG4(r) PT_REGS_PARM4_CORE_SYSCALL(r)
-#define SYS_ARG5(r) PT_REGS_PARM5_CORE_SYSCALL(r)
+/*
+ * bpf_task_pt_regs returns a trusted BTF pointer: plain loads (PT_REGS_PARMn_SYSCALL), one
+ * instruction each, instead of a probe-read helper call per argument.
+ */
+#define SYS_ARG1(r) PT_REGS_PARM1_SYSCALL(r)
+#define SYS_ARG2(r) PT_REGS_PARM2_SYSCALL(r)
+#define SYS_ARG3(r) PT_REGS_PARM3_SYSCALL(r)
+#define SYS_ARG4(r) PT_REGS_PARM4_SYSCALL(r)
+#define SYS_ARG5(r) PT_REGS_PARM5_SYSCALL(r)
 
 /* The agent's own syscalls, and everything once the agent is shutting down. */
 static __always_inline bool sys__skip(void)

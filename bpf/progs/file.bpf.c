@@ -174,6 +174,39 @@ static __always_inline __u32 file__verdict(struct file_scratch *s, __u32 off, __
 	return filter__lookup(NULL, 0, &s->tail[p], path_len);
 }
 
+/*
+ * The fast path for the commonest call, a read-only open of an absolute path: the path is read
+ * straight into the filter key (no copy into the record) and judged there. Returns true when
+ * the open is filtered; false sends it down the full path (watched, relative, longer than the
+ * key, or needing normalisation), which decides the same way.
+ */
+static __always_inline bool file__fast_filtered(const char *upath)
+{
+	__u32 zero = 0, *action;
+	struct filter_scratch *k = bpf_map_lookup_elem(&vigil_filter_scratch, &zero);
+	__u64 hit = 0;
+	long n;
+
+	if (!k)
+		return false;
+	n = bpf_probe_read_user_str(k->key.data, VIGIL_PREFIX_MAX, upath);
+	if (n <= 1 || n >= VIGIL_PREFIX_MAX || k->key.data[0] != '/')
+		return false;
+	for (__u32 i = 0; i < VIGIL_PREFIX_MAX / 8; i++) {
+		__u32 off = i * 8;
+
+		if (off >= (__u32)n)
+			break;
+		hit |= filter__dot_or_slash_pairs(*(__u64 *)&k->key.data[off & (VIGIL_PREFIX_MAX - 1)],
+						  k->key.data[(off + 8) & (VIGIL_PREFIX_MAX * 2 - 1)]);
+	}
+	if (hit)
+		return false;
+	k->key.prefixlen = (n - 1) * 8;
+	action = bpf_map_lookup_elem(&vigil_path_filter, &k->key);
+	return !action || *action != VIGIL_FILTER_WATCH;
+}
+
 static __always_inline int file__emit(long ret, struct file_call *c)
 {
 	__u32 zero = 0, off = 0, size, v1, v2 = 0;
@@ -182,6 +215,11 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 	bool report;
 
 	if (sys__skip()) {
+		stats__inc(VIGIL_EV_FILE, VIGIL_STAT_FILTERED);
+		return 0;
+	}
+	if (c->op == VIGIL_FOP_OPEN && c->path && !file__is_modification(c) &&
+	    file__fast_filtered(c->path)) {
 		stats__inc(VIGIL_EV_FILE, VIGIL_STAT_FILTERED);
 		return 0;
 	}

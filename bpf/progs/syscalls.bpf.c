@@ -307,10 +307,10 @@ EXIT_PROG(finit_module)
 }
 
 /*
- * execveat: the registers are gone after a successful exec, and sys_exit_execveat does not even
- * fire then, so the arguments are saved at entry; a success is reported at sched_process_exec
- * (str0 = the kernel's copy of the path, e.g. "/dev/fd/3" for AT_EMPTY_PATH), a failure at
- * sys_exit (str0 = the user's path). args = dirfd, flags.
+ * execveat failures. A successful execveat is the exec event (one event per program start, as
+ * in Falco), and sys_exit_execveat does not even fire after one; a failure keeps its registers,
+ * but the arguments are saved at entry all the same, in an LRU map that forgets the entries of
+ * successful execs. args = dirfd, flags; str0 = the path.
  */
 struct execveat_args {
 	__u64 dirfd;
@@ -349,22 +349,6 @@ EXIT_PROG(execveat)
 	/* After a successful exec the old image's memory is gone: the path cannot be read. */
 	EMIT(.syscall = VIGIL_SYS_EXECVEAT, .args = { copy.dirfd, copy.flags },
 	     .str = { ctx->ret < 0 ? copy.path : NULL });
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(vigil_sys_execveat_done, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct execveat_args *a = bpf_map_lookup_elem(&vigil_execveat_args, &id);
-	struct sys_call c = { .syscall = VIGIL_SYS_EXECVEAT, .str0_kernel = true };
-
-	if (!a)
-		return 0;
-	c.args[0] = a->dirfd;
-	c.args[1] = a->flags;
-	c.str[0] = BPF_CORE_READ(bprm, filename);
-	bpf_map_delete_elem(&vigil_execveat_args, &id);
-	return sys__emit(0, &c);
 }
 
 /* One io_uring request entering submission. args = opcode, user_data. */

@@ -33,17 +33,11 @@ impl RuleSource {
 
     /// Reads and compiles every file. On error nothing changes: the caller keeps its rules.
     pub fn load(&mut self) -> Result<RuleSet> {
-        let mtimes = self.current_mtimes();
+        // Remembered even when the load fails, so a broken file is reported once, not every check.
+        self.mtimes = self.current_mtimes();
         let files = read_files(&self.paths)?;
-        let set = vigil_rules::load(
-            &files,
-            &LoadOptions {
-                observable: self.observable.clone(),
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.mtimes = mtimes;
-        Ok(set)
+        let observable = self.observable.clone();
+        vigil_rules::load(&files, &LoadOptions { observable }).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// True when a rule file was modified, created or removed since the last load.
@@ -90,7 +84,7 @@ pub fn observable(reports: &[SensorReport]) -> HashSet<String> {
                 "vigil_fork" => "clone",
                 "vigil_exit" => "procexit",
                 "vigil_sys_umount" => "umount2",
-                "vigil_sys_enter_execveat" | "vigil_sys_execveat_done" => continue,
+                "vigil_sys_enter_execveat" => continue,
                 p => match p
                     .strip_prefix("vigil_file_")
                     .or_else(|| p.strip_prefix("vigil_sys_"))

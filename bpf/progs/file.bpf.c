@@ -180,7 +180,13 @@ static __always_inline __u32 file__verdict(struct file_scratch *s, __u32 off, __
  * the open is filtered; false sends it down the full path (watched, relative, longer than the
  * key, or needing normalisation), which decides the same way.
  */
-static __always_inline bool file__fast_filtered(const char *upath)
+enum fast_verdict {
+	FAST_UNKNOWN = 0,  /* take the full path */
+	FAST_FILTERED = 1,
+	FAST_WATCHED = 2,  /* report; the path is in the filter key, *len bytes */
+};
+
+static __always_inline int file__fast_path(const char *upath, __u32 *len)
 {
 	__u32 zero = 0, *action;
 	struct filter_scratch *k = bpf_map_lookup_elem(&vigil_filter_scratch, &zero);
@@ -188,10 +194,10 @@ static __always_inline bool file__fast_filtered(const char *upath)
 	long n;
 
 	if (!k)
-		return false;
+		return FAST_UNKNOWN;
 	n = bpf_probe_read_user_str(k->key.data, VIGIL_PREFIX_MAX, upath);
 	if (n <= 1 || n >= VIGIL_PREFIX_MAX || k->key.data[0] != '/')
-		return false;
+		return FAST_UNKNOWN;
 	for (__u32 i = 0; i < VIGIL_PREFIX_MAX / 8; i++) {
 		__u32 off = i * 8;
 
@@ -201,15 +207,17 @@ static __always_inline bool file__fast_filtered(const char *upath)
 						  k->key.data[(off + 8) & (VIGIL_PREFIX_MAX * 2 - 1)]);
 	}
 	if (hit)
-		return false;
+		return FAST_UNKNOWN;
 	k->key.prefixlen = (n - 1) * 8;
+	*len = n - 1;
 	action = bpf_map_lookup_elem(&vigil_path_filter, &k->key);
-	return !action || *action != VIGIL_FILTER_WATCH;
+	return action && *action == VIGIL_FILTER_WATCH ? FAST_WATCHED : FAST_FILTERED;
 }
 
 static __always_inline int file__emit(long ret, struct file_call *c)
 {
-	__u32 zero = 0, off = 0, size, v1, v2 = 0;
+	__u32 zero = 0, off = 0, size, v1, v2 = 0, fast_len = 0;
+	int fast = FAST_UNKNOWN;
 	struct vigil_file_event *ev;
 	struct file_scratch *s;
 	bool report;
@@ -218,8 +226,9 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 		stats__inc(VIGIL_EV_FILE, VIGIL_STAT_FILTERED);
 		return 0;
 	}
-	if (c->op == VIGIL_FOP_OPEN && c->path && !file__is_modification(c) &&
-	    file__fast_filtered(c->path)) {
+	if (c->op == VIGIL_FOP_OPEN && c->path && !file__is_modification(c))
+		fast = file__fast_path(c->path, &fast_len);
+	if (fast == FAST_FILTERED) {
 		stats__inc(VIGIL_EV_FILE, VIGIL_STAT_FILTERED);
 		return 0;
 	}
@@ -231,7 +240,18 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 	ev->path2_len = 0;
 	ev->base2_len = 0;
 
-	if (c->path) {
+	if (fast == FAST_WATCHED) {
+		/* Judged already: take the path from the filter key instead of reading it again. */
+		struct filter_scratch *k = bpf_map_lookup_elem(&vigil_filter_scratch, &zero);
+
+		if (!k)
+			return 0;
+		BOUND(fast_len, 255);
+		bpf_probe_read_kernel(s->tail, fast_len, k->key.data);
+		ev->path_len = fast_len;
+		ev->base_len = 0;
+		off = fast_len;
+	} else if (c->path) {
 		off = file__pair(s, 0, c->dirfd, c->path, c->path_is_literal, &ev->path_len, &ev->base_len);
 	} else {
 		struct file *f = fd__file(c->fd);
@@ -247,7 +267,10 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 		}
 		off = ev->path_len;
 	}
-	v1 = c->path_is_literal ? 0 : file__verdict(s, 0, ev->path_len, ev->base_len);
+	if (fast == FAST_WATCHED)
+		v1 = VIGIL_FILTER_WATCH;
+	else
+		v1 = c->path_is_literal ? 0 : file__verdict(s, 0, ev->path_len, ev->base_len);
 	if (c->path2) {
 		__u32 start = off & (VIGIL_PATH_MAX * 2 - 1);
 

@@ -145,9 +145,15 @@ fn file_rules_fire_on_their_triggers() {
     std::fs::write(format!("{home}/.ssh/id_rsa"), "key").unwrap();
     std::fs::read(format!("{home}/.ssh/id_rsa")).unwrap();
     std::fs::remove_dir_all(&home).unwrap();
+    // A minimal system has no cron: then the directory is made, and removed again.
+    let cron_dir_existed = Path::new("/etc/cron.d").is_dir();
+    std::fs::create_dir_all("/etc/cron.d").unwrap();
     for p in [&bin, &lib, &cron] {
         std::fs::write(p, "x").unwrap();
         std::fs::remove_file(p).unwrap();
+    }
+    if !cron_dir_existed {
+        std::fs::remove_dir("/etc/cron.d").unwrap();
     }
     std::fs::write(&log, "old lines").unwrap();
     std::fs::OpenOptions::new()

@@ -43,12 +43,7 @@ fn version_and_probe_report() {
     if !require_root() {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["probe", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = probe_json();
     assert_eq!(r["sensors"][0]["name"], "process");
     assert_eq!(r["sensors"][0]["status"], "supported");
     let fentry = r["hooks"]

@@ -234,6 +234,20 @@ pub fn by_pid<'a>(events: &'a [Value], kind: &str, pid: u32) -> Vec<&'a Value> {
         .collect()
 }
 
+/// `vigil probe --json`, parsed; it must succeed.
+pub fn probe_json() -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["probe", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn self_exe() -> String {
     std::fs::read_link("/proc/self/exe")
         .unwrap()

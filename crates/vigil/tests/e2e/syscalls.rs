@@ -771,12 +771,7 @@ fn probe_reports_module_loading_as_unsupported_on_a_kernel_without_modules() {
     if !require_root() {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["probe", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = probe_json();
     let cap = |name: &str| -> &Value {
         r["capabilities"]
             .as_array()

@@ -1,6 +1,6 @@
 //! `vigil-bench`: load generators for measuring what the Vigil agent adds to the host.
 //!
-//! Three workloads, each printing one JSON line `{"workload":..,"ops":..,"seconds":..,"ns_per_op":..}`:
+//! Five workloads, each printing one JSON line `{"workload":..,"ops":..,"seconds":..,"ns_per_op":..}`:
 //!
 //! - `exec-storm`: N workers each spawn `/bin/true` and wait for it, in a loop. This is the path
 //!   the agent instruments (fork, exec and exit tracepoints, argv capture, ancestry).
@@ -9,13 +9,22 @@
 //! - `open-storm --path P`: a tight loop of open(P, O_RDONLY) + close, the path of the file
 //!   sensor (`sys_exit_openat`; close is not hooked). Whether the open is reported depends on
 //!   the agent's path filter, i.e. on P.
+//! - `connect-storm`: N client threads each connect to a loopback listener, write one byte and
+//!   wait for the server to close, in a loop: TCP connection churn, the path of a network sensor
+//!   (see `net.rs` for how it avoids running out of ports).
+//! - `http-rate --url U --rate R`: an open-loop, fixed-rate HTTP/1.1 keep-alive load generator
+//!   (wrk2-like; Debian has no wrk2): latency percentiles measured from each request's
+//!   scheduled send time, so that a stall is not hidden by the generator waiting for it. Its line
+//!   adds the percentiles and the achieved rate.
 //!
 //! It uses only the standard library on purpose: `Command` spawns through `posix_spawn`
 //! (`clone(CLONE_VM|CLONE_VFORK)`, no page-table copy), the cheapest way to fork+exec,
 //! `parent_id()` is a plain `getppid` call, and `File::open` + drop is glibc `open` (the
 //! `openat(AT_FDCWD, P, O_RDONLY|O_CLOEXEC)` syscall) + `close`, so no extra dependency (nor
-//! lock-file churn) is needed.
+//! lock-file churn) is needed. The network workloads use `std::net` only, for the same reason.
 //! `bench/run.sh` drives it with and without the agent.
+
+mod net;
 
 use std::fs::File;
 use std::hint::black_box;
@@ -26,9 +35,12 @@ const USAGE: &str = "usage:
   vigil-bench exec-storm [--workers N] (--seconds S | --count N) [--program PATH]
   vigil-bench syscall-storm (--seconds S | --count N)
   vigil-bench open-storm --path P (--seconds S | --count N)
+  vigil-bench connect-storm [--workers N] (--seconds S | --count N)
+  vigil-bench http-rate --url http://HOST:PORT/PATH [--rate R] [--connections C] [--seconds S]
 
 --seconds runs for a wall-clock duration; --count runs a fixed number of operations
-(per worker for exec-storm). Default: --seconds 5, --workers 1, --program /bin/true.";
+(per worker for exec-storm and connect-storm). Default: --seconds 5, --workers 1,
+--program /bin/true; http-rate: --rate 10000 (requests/s in total), --connections 16.";
 
 /// When a run stops: after a duration, or after a number of operations.
 #[derive(Debug, Clone, Copy)]
@@ -54,11 +66,22 @@ struct Opts {
     limit: Limit,
     program: String,
     path: Option<String>,
+    url: Option<String>,
+    rate: f64,
+    connections: usize,
 }
+
+const WORKLOADS: [&str; 5] = [
+    "exec-storm",
+    "syscall-storm",
+    "open-storm",
+    "connect-storm",
+    "http-rate",
+];
 
 fn parse(args: &[String]) -> Result<Opts, String> {
     let (workload, rest) = args.split_first().ok_or("missing workload")?;
-    if !["exec-storm", "syscall-storm", "open-storm"].contains(&workload.as_str()) {
+    if !WORKLOADS.contains(&workload.as_str()) {
         return Err(format!("unknown workload `{workload}`"));
     }
     let mut o = Opts {
@@ -67,12 +90,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         limit: Limit::Seconds(5.0),
         program: "/bin/true".into(),
         path: None,
+        url: None,
+        rate: 10_000.0,
+        connections: 16,
     };
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--workers" if o.workload == "exec-storm" => {
+            "--workers" if o.workload == "exec-storm" || o.workload == "connect-storm" => {
                 o.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?;
                 if o.workers == 0 {
                     return Err("--workers must be at least 1".into());
@@ -80,6 +106,21 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "--program" if o.workload == "exec-storm" => o.program = value()?.clone(),
             "--path" if o.workload == "open-storm" => o.path = Some(value()?.clone()),
+            "--url" if o.workload == "http-rate" => o.url = Some(value()?.clone()),
+            "--rate" if o.workload == "http-rate" => {
+                o.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?;
+                if !(o.rate > 0.0 && o.rate.is_finite()) {
+                    return Err("--rate must be positive".into());
+                }
+            }
+            "--connections" if o.workload == "http-rate" => {
+                o.connections = value()?
+                    .parse()
+                    .map_err(|e| format!("--connections: {e}"))?;
+                if !(1..=4096).contains(&o.connections) {
+                    return Err("--connections must be between 1 and 4096".into());
+                }
+            }
             "--seconds" => {
                 let s: f64 = value()?.parse().map_err(|e| format!("--seconds: {e}"))?;
                 if !(s > 0.0 && s.is_finite()) {
@@ -87,7 +128,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 }
                 o.limit = Limit::Seconds(s);
             }
-            "--count" => {
+            "--count" if o.workload != "http-rate" => {
                 o.limit = Limit::Count(value()?.parse().map_err(|e| format!("--count: {e}"))?)
             }
             _ => return Err(format!("unknown option `{flag}` for {}", o.workload)),
@@ -95,6 +136,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     }
     if o.workload == "open-storm" && o.path.is_none() {
         return Err("open-storm needs --path".into());
+    }
+    if o.workload == "http-rate" && o.url.is_none() {
+        return Err("http-rate needs --url".into());
     }
     Ok(o)
 }
@@ -148,14 +192,15 @@ struct Run {
     batch_median_ns: Option<f64>,
 }
 
-/// Runs `op` `batch` times per batch until `limit`, timing each batch. A clock read is cheap
-/// (vDSO) but not free next to a ~100 ns syscall, hence batches.
-fn batched(
+/// Runs `op` `batch` times per batch until `limit` (counted from `start`), timing each batch.
+/// Returns the operations done and each batch's ns per operation. A clock read is cheap (vDSO)
+/// but not free next to a ~100 ns syscall, hence batches.
+fn batches(
     limit: Limit,
+    start: Instant,
     batch: u64,
     mut op: impl FnMut() -> Result<(), String>,
-) -> Result<Run, String> {
-    let start = Instant::now();
+) -> Result<(u64, Vec<f64>), String> {
     let mut ops = 0;
     let mut per_op = Vec::new();
     while !limit.done(start, ops) {
@@ -170,13 +215,28 @@ fn batched(
         per_op.push(t.elapsed().as_nanos() as f64 / n as f64);
         ops += n;
     }
-    let secs = start.elapsed().as_secs_f64();
+    Ok((ops, per_op))
+}
+
+/// The median of batch figures (the upper one of an even count), if there are any.
+fn median(mut per_op: Vec<f64>) -> Option<f64> {
     per_op.sort_by(f64::total_cmp);
-    let batch_median_ns = per_op.get(per_op.len() / 2).copied();
+    per_op.get(per_op.len() / 2).copied()
+}
+
+/// One thread running `op` in timed batches until `limit`.
+fn batched(
+    limit: Limit,
+    batch: u64,
+    op: impl FnMut() -> Result<(), String>,
+) -> Result<Run, String> {
+    let start = Instant::now();
+    let (ops, per_op) = batches(limit, start, batch, op)?;
+    let secs = start.elapsed().as_secs_f64();
     Ok(Run {
         ops,
         secs,
-        batch_median_ns,
+        batch_median_ns: median(per_op),
     })
 }
 
@@ -214,6 +274,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.workload == "http-rate" {
+        let opts = net::HttpOpts {
+            url: o.url.clone().unwrap_or_default(),
+            rate: o.rate,
+            connections: o.connections,
+            seconds: match o.limit {
+                Limit::Seconds(s) => s,
+                Limit::Count(_) => unreachable!("--count is refused for http-rate"),
+            },
+        };
+        return match net::http_rate(&opts) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match o.workload.as_str() {
         "exec-storm" => exec_storm(&o).map(|(ops, secs)| Run {
             ops,
@@ -221,6 +302,7 @@ fn main() -> ExitCode {
             batch_median_ns: None,
         }),
         "open-storm" => open_storm(o.path.as_deref().unwrap_or_default(), o.limit),
+        "connect-storm" => net::connect_storm(o.workers, o.limit),
         _ => syscall_storm(o.limit),
     };
     let Run {
@@ -234,7 +316,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Per-worker wall time per operation: with W workers in parallel, each operation took
+    // Per-worker wall time per operation (exec and connect storms): with W workers in parallel, each operation took
     // elapsed * W / ops of one worker's time. With one worker this is simply elapsed / ops.
     let ns_per_op = if ops == 0 {
         0.0

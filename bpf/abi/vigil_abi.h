@@ -27,7 +27,9 @@ enum vigil_event_kind {
 	VIGIL_EV_EXIT = 3,
 	VIGIL_EV_FILE = 4,
 	VIGIL_EV_SYSCALL = 5,
-	VIGIL_EV_KIND_MAX = 6,
+	VIGIL_EV_CONN = 6,      /* a TCP connection changed phase (connect, accept, close, ...) */
+	VIGIL_EV_CAPTURE = 7,   /* the first bytes of a DNS or HTTP message, parsed in user space */
+	VIGIL_EV_KIND_MAX = 8,
 };
 
 /* Per-kind counters kept by the kernel side; index = kind * VIGIL_STAT_MAX + stat. */
@@ -47,6 +49,7 @@ enum vigil_limits {
 	VIGIL_PREFIX_MAX = 256,        /* bytes of a path the in-kernel prefix filter looks at */
 	VIGIL_SYS_ARGS = 6,
 	VIGIL_SYS_STRS = 3,
+	VIGIL_CAPTURE_MAX = 512,       /* payload bytes captured per DNS/HTTP message */
 };
 
 /* Flags in exec/fork/exit records. */
@@ -243,6 +246,130 @@ struct vigil_syscall_event {
 	__u16 str_len[VIGIL_SYS_STRS];
 	__u16 _pad;
 	/* the tail follows */
+};
+
+/* Network sensor counters (map vigil_net_stats, per CPU): losses outside the ring buffer. */
+enum vigil_net_stat {
+	VIGIL_NET_FLOW_MAP_FULL = 0,    /* a new UDP flow found vigil_udp_flows full: not counted */
+	VIGIL_NET_DROP_MAP_FULL = 1,    /* a new drop key found vigil_drops full: not counted */
+	VIGIL_NET_STAT_MAX = 2,
+};
+
+/* What a connection record reports. */
+enum vigil_conn_phase {
+	VIGIL_CONN_CONNECT = 1,         /* an active open reached ESTABLISHED */
+	VIGIL_CONN_CONNECT_FAILED = 2,  /* an active open went from SYN_SENT to CLOSE */
+	VIGIL_CONN_ACCEPT = 3,          /* accept()/accept4() returned the socket */
+	VIGIL_CONN_CLOSE = 4,           /* an established connection's socket is destroyed */
+};
+
+enum vigil_conn_role {
+	VIGIL_ROLE_CLIENT = 1,
+	VIGIL_ROLE_SERVER = 2,
+};
+
+/* Why an established connection ended, from the states and resets seen. */
+enum vigil_close_reason {
+	VIGIL_CLOSE_LOCAL = 1,          /* this side sent the first FIN */
+	VIGIL_CLOSE_PEER = 2,           /* the peer sent the first FIN */
+	VIGIL_CLOSE_RESET_RECEIVED = 3,
+	VIGIL_CLOSE_RESET_SENT = 4,
+	VIGIL_CLOSE_ERROR = 5,          /* ended by another error (sk_err set) */
+};
+
+enum vigil_direction {
+	VIGIL_DIR_EGRESS = 1,           /* sent by the local socket */
+	VIGIL_DIR_INGRESS = 2,          /* received by the local socket */
+};
+
+/*
+ * A TCP connection. hdr.pid/tgid/cgroup_id are the socket's owner as recorded in process context
+ * (the connect() caller; the listener's owner for accepted sockets; for ACCEPT the accept() caller),
+ * not whatever task the kernel was running when the state changed. Addresses are in network byte
+ * order (IPv4 in the first 4 bytes), ports in host order. Counters are final on CLOSE only.
+ */
+struct vigil_conn_event {
+	struct vigil_event_header hdr;
+	__u64 cookie;              /* socket cookie (SO_COOKIE) */
+	__u64 connect_latency_ns;  /* SYN sent -> ESTABLISHED (or -> failure); 0 if not measured */
+	__u64 duration_ns;         /* CLOSE: ESTABLISHED -> CLOSE */
+	__u64 bytes_sent;          /* CLOSE: bytes acked by the peer */
+	__u64 bytes_received;      /* CLOSE: bytes received in order */
+	__u32 segs_out;
+	__u32 segs_in;
+	__u32 srtt_us;
+	__u32 retransmits;
+	__u32 netns;               /* network namespace inode */
+	__u32 sk_err;              /* CONNECT_FAILED: the socket error (0: aborted by its owner) */
+	__u16 resets_sent;
+	__u16 resets_received;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 phase;                /* enum vigil_conn_phase */
+	__u8 role;                 /* enum vigil_conn_role */
+	__u8 family;               /* AF_INET or AF_INET6 */
+	__u8 close_reason;         /* enum vigil_close_reason */
+	__u32 _pad;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u8 comm[VIGIL_COMM_LEN]; /* the owner's */
+};
+
+/*
+ * The first bytes of a packet's payload on a local socket, when they look like DNS (port 53) or
+ * HTTP/1.x (a method or "HTTP/1."). hdr.pid/tgid are the socket's owner when known (0 if not).
+ * The tail holds captured_len bytes of payload.
+ */
+struct vigil_capture_event {
+	struct vigil_event_header hdr;
+	__u64 cookie;
+	__u32 netns;
+	__u32 payload_len;         /* the payload's real length in this packet */
+	__u16 local_port;
+	__u16 remote_port;
+	__u16 captured_len;
+	__u8 family;
+	__u8 protocol;             /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 direction;            /* enum vigil_direction */
+	__u8 _pad[7];
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	/* the tail follows */
+};
+
+/* UDP flows, aggregated in the kernel (map vigil_udp_flows); user space reads and resets them. */
+struct vigil_flow_key {
+	__u64 cgroup_id;           /* the socket's cgroup */
+	__u32 netns;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;
+	__u8 _pad[7];
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+struct vigil_flow_value {
+	__u64 packets_sent;
+	__u64 bytes_sent;
+	__u64 packets_received;
+	__u64 bytes_received;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 cookie;              /* the socket last seen */
+	__u32 tgid;                /* the socket's owner when known, else 0 */
+	__u32 pid;
+	__u8 comm[VIGIL_COMM_LEN];
+};
+
+/* Packet drops counted in the kernel per key (map vigil_drops). */
+struct vigil_drop_key {
+	__u64 cgroup_id;           /* the socket's cgroup when the skb has one, else 0 */
+	__u32 reason;              /* enum skb_drop_reason of the running kernel */
+	__u32 netns;
+	__u32 ifindex;
+	__u8 protocol;             /* IP protocol when parsed, else 0 */
+	__u8 _pad[3];
 };
 
 /* Key of the path-prefix filter trie. prefixlen is in bits, as BPF_MAP_TYPE_LPM_TRIE wants. */

@@ -42,6 +42,16 @@ struct vigil_prefix_key *unused_prefix_key __attribute__((unused));
 enum vigil_file_op unused_fop __attribute__((unused));
 enum vigil_syscall unused_sys __attribute__((unused));
 enum vigil_filter_action unused_action __attribute__((unused));
+struct vigil_conn_event *unused_conn_event __attribute__((unused));
+struct vigil_capture_event *unused_capture_event __attribute__((unused));
+struct vigil_flow_key *unused_flow_key __attribute__((unused));
+struct vigil_flow_value *unused_flow_value __attribute__((unused));
+struct vigil_drop_key *unused_drop_key __attribute__((unused));
+enum vigil_net_stat unused_net_stat __attribute__((unused));
+enum vigil_conn_phase unused_conn_phase __attribute__((unused));
+enum vigil_conn_role unused_conn_role __attribute__((unused));
+enum vigil_close_reason unused_close_reason __attribute__((unused));
+enum vigil_direction unused_direction __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

@@ -6,13 +6,36 @@ use crate::Layout;
 // enum vigil_abi
 pub const VIGIL_ABI_VERSION: u32 = 1;
 
+// enum vigil_close_reason
+pub const VIGIL_CLOSE_LOCAL: u32 = 1;
+pub const VIGIL_CLOSE_PEER: u32 = 2;
+pub const VIGIL_CLOSE_RESET_RECEIVED: u32 = 3;
+pub const VIGIL_CLOSE_RESET_SENT: u32 = 4;
+pub const VIGIL_CLOSE_ERROR: u32 = 5;
+
+// enum vigil_conn_phase
+pub const VIGIL_CONN_CONNECT: u32 = 1;
+pub const VIGIL_CONN_CONNECT_FAILED: u32 = 2;
+pub const VIGIL_CONN_ACCEPT: u32 = 3;
+pub const VIGIL_CONN_CLOSE: u32 = 4;
+
+// enum vigil_conn_role
+pub const VIGIL_ROLE_CLIENT: u32 = 1;
+pub const VIGIL_ROLE_SERVER: u32 = 2;
+
+// enum vigil_direction
+pub const VIGIL_DIR_EGRESS: u32 = 1;
+pub const VIGIL_DIR_INGRESS: u32 = 2;
+
 // enum vigil_event_kind
 pub const VIGIL_EV_EXEC: u32 = 1;
 pub const VIGIL_EV_FORK: u32 = 2;
 pub const VIGIL_EV_EXIT: u32 = 3;
 pub const VIGIL_EV_FILE: u32 = 4;
 pub const VIGIL_EV_SYSCALL: u32 = 5;
-pub const VIGIL_EV_KIND_MAX: u32 = 6;
+pub const VIGIL_EV_CONN: u32 = 6;
+pub const VIGIL_EV_CAPTURE: u32 = 7;
+pub const VIGIL_EV_KIND_MAX: u32 = 8;
 
 // enum vigil_file_op
 pub const VIGIL_FOP_OPEN: u32 = 1;
@@ -39,6 +62,12 @@ pub const VIGIL_PATH_DEPTH: u32 = 64;
 pub const VIGIL_PREFIX_MAX: u32 = 256;
 pub const VIGIL_SYS_ARGS: u32 = 6;
 pub const VIGIL_SYS_STRS: u32 = 3;
+pub const VIGIL_CAPTURE_MAX: u32 = 512;
+
+// enum vigil_net_stat
+pub const VIGIL_NET_FLOW_MAP_FULL: u32 = 0;
+pub const VIGIL_NET_DROP_MAP_FULL: u32 = 1;
+pub const VIGIL_NET_STAT_MAX: u32 = 2;
 
 // enum vigil_proc_flags
 pub const VIGIL_F_ARGS_TRUNCATED: u32 = 1;
@@ -116,6 +145,246 @@ pub const VIGIL_SYS_PRCTL: u32 = 67;
 pub const VIGIL_SYS_INIT_MODULE: u32 = 68;
 pub const VIGIL_SYS_FINIT_MODULE: u32 = 69;
 pub const VIGIL_SYS_IO_URING_SUBMIT: u32 = 70;
+
+/// `struct vigil_capture_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureEvent {
+    pub hdr: EventHeader,
+    pub cookie: u64,
+    pub netns: u32,
+    pub payload_len: u32,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub captured_len: u16,
+    pub family: u8,
+    pub protocol: u8,
+    pub direction: u8,
+    pub _pad: [u8; 7],
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+}
+
+impl CaptureEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 96;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_capture_event",
+        size: core::mem::size_of::<CaptureEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(CaptureEvent, hdr)),
+            ("cookie", core::mem::offset_of!(CaptureEvent, cookie)),
+            ("netns", core::mem::offset_of!(CaptureEvent, netns)),
+            (
+                "payload_len",
+                core::mem::offset_of!(CaptureEvent, payload_len),
+            ),
+            (
+                "local_port",
+                core::mem::offset_of!(CaptureEvent, local_port),
+            ),
+            (
+                "remote_port",
+                core::mem::offset_of!(CaptureEvent, remote_port),
+            ),
+            (
+                "captured_len",
+                core::mem::offset_of!(CaptureEvent, captured_len),
+            ),
+            ("family", core::mem::offset_of!(CaptureEvent, family)),
+            ("protocol", core::mem::offset_of!(CaptureEvent, protocol)),
+            ("direction", core::mem::offset_of!(CaptureEvent, direction)),
+            ("_pad", core::mem::offset_of!(CaptureEvent, _pad)),
+            (
+                "local_addr",
+                core::mem::offset_of!(CaptureEvent, local_addr),
+            ),
+            (
+                "remote_addr",
+                core::mem::offset_of!(CaptureEvent, remote_addr),
+            ),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            cookie: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            netns: u32::from_ne_bytes(b[40..44].try_into().ok()?),
+            payload_len: u32::from_ne_bytes(b[44..48].try_into().ok()?),
+            local_port: u16::from_ne_bytes(b[48..50].try_into().ok()?),
+            remote_port: u16::from_ne_bytes(b[50..52].try_into().ok()?),
+            captured_len: u16::from_ne_bytes(b[52..54].try_into().ok()?),
+            family: u8::from_ne_bytes(b[54..55].try_into().ok()?),
+            protocol: u8::from_ne_bytes(b[55..56].try_into().ok()?),
+            direction: u8::from_ne_bytes(b[56..57].try_into().ok()?),
+            _pad: crate::read_array::<u8, 7>(&b[57..])?,
+            local_addr: crate::read_array::<u8, 16>(&b[64..])?,
+            remote_addr: crate::read_array::<u8, 16>(&b[80..])?,
+        })
+    }
+}
+
+/// `struct vigil_conn_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnEvent {
+    pub hdr: EventHeader,
+    pub cookie: u64,
+    pub connect_latency_ns: u64,
+    pub duration_ns: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub segs_out: u32,
+    pub segs_in: u32,
+    pub srtt_us: u32,
+    pub retransmits: u32,
+    pub netns: u32,
+    pub sk_err: u32,
+    pub resets_sent: u16,
+    pub resets_received: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub phase: u8,
+    pub role: u8,
+    pub family: u8,
+    pub close_reason: u8,
+    pub _pad: u32,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub comm: [u8; 16],
+}
+
+impl ConnEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 160;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_conn_event",
+        size: core::mem::size_of::<ConnEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(ConnEvent, hdr)),
+            ("cookie", core::mem::offset_of!(ConnEvent, cookie)),
+            (
+                "connect_latency_ns",
+                core::mem::offset_of!(ConnEvent, connect_latency_ns),
+            ),
+            ("duration_ns", core::mem::offset_of!(ConnEvent, duration_ns)),
+            ("bytes_sent", core::mem::offset_of!(ConnEvent, bytes_sent)),
+            (
+                "bytes_received",
+                core::mem::offset_of!(ConnEvent, bytes_received),
+            ),
+            ("segs_out", core::mem::offset_of!(ConnEvent, segs_out)),
+            ("segs_in", core::mem::offset_of!(ConnEvent, segs_in)),
+            ("srtt_us", core::mem::offset_of!(ConnEvent, srtt_us)),
+            ("retransmits", core::mem::offset_of!(ConnEvent, retransmits)),
+            ("netns", core::mem::offset_of!(ConnEvent, netns)),
+            ("sk_err", core::mem::offset_of!(ConnEvent, sk_err)),
+            ("resets_sent", core::mem::offset_of!(ConnEvent, resets_sent)),
+            (
+                "resets_received",
+                core::mem::offset_of!(ConnEvent, resets_received),
+            ),
+            ("local_port", core::mem::offset_of!(ConnEvent, local_port)),
+            ("remote_port", core::mem::offset_of!(ConnEvent, remote_port)),
+            ("phase", core::mem::offset_of!(ConnEvent, phase)),
+            ("role", core::mem::offset_of!(ConnEvent, role)),
+            ("family", core::mem::offset_of!(ConnEvent, family)),
+            (
+                "close_reason",
+                core::mem::offset_of!(ConnEvent, close_reason),
+            ),
+            ("_pad", core::mem::offset_of!(ConnEvent, _pad)),
+            ("local_addr", core::mem::offset_of!(ConnEvent, local_addr)),
+            ("remote_addr", core::mem::offset_of!(ConnEvent, remote_addr)),
+            ("comm", core::mem::offset_of!(ConnEvent, comm)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            cookie: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            connect_latency_ns: u64::from_ne_bytes(b[40..48].try_into().ok()?),
+            duration_ns: u64::from_ne_bytes(b[48..56].try_into().ok()?),
+            bytes_sent: u64::from_ne_bytes(b[56..64].try_into().ok()?),
+            bytes_received: u64::from_ne_bytes(b[64..72].try_into().ok()?),
+            segs_out: u32::from_ne_bytes(b[72..76].try_into().ok()?),
+            segs_in: u32::from_ne_bytes(b[76..80].try_into().ok()?),
+            srtt_us: u32::from_ne_bytes(b[80..84].try_into().ok()?),
+            retransmits: u32::from_ne_bytes(b[84..88].try_into().ok()?),
+            netns: u32::from_ne_bytes(b[88..92].try_into().ok()?),
+            sk_err: u32::from_ne_bytes(b[92..96].try_into().ok()?),
+            resets_sent: u16::from_ne_bytes(b[96..98].try_into().ok()?),
+            resets_received: u16::from_ne_bytes(b[98..100].try_into().ok()?),
+            local_port: u16::from_ne_bytes(b[100..102].try_into().ok()?),
+            remote_port: u16::from_ne_bytes(b[102..104].try_into().ok()?),
+            phase: u8::from_ne_bytes(b[104..105].try_into().ok()?),
+            role: u8::from_ne_bytes(b[105..106].try_into().ok()?),
+            family: u8::from_ne_bytes(b[106..107].try_into().ok()?),
+            close_reason: u8::from_ne_bytes(b[107..108].try_into().ok()?),
+            _pad: u32::from_ne_bytes(b[108..112].try_into().ok()?),
+            local_addr: crate::read_array::<u8, 16>(&b[112..])?,
+            remote_addr: crate::read_array::<u8, 16>(&b[128..])?,
+            comm: crate::read_array::<u8, 16>(&b[144..])?,
+        })
+    }
+}
+
+/// `struct vigil_drop_key`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropKey {
+    pub cgroup_id: u64,
+    pub reason: u32,
+    pub netns: u32,
+    pub ifindex: u32,
+    pub protocol: u8,
+    pub _pad: [u8; 3],
+}
+
+impl DropKey {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 24;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_drop_key",
+        size: core::mem::size_of::<DropKey>(),
+        fields: &[
+            ("cgroup_id", core::mem::offset_of!(DropKey, cgroup_id)),
+            ("reason", core::mem::offset_of!(DropKey, reason)),
+            ("netns", core::mem::offset_of!(DropKey, netns)),
+            ("ifindex", core::mem::offset_of!(DropKey, ifindex)),
+            ("protocol", core::mem::offset_of!(DropKey, protocol)),
+            ("_pad", core::mem::offset_of!(DropKey, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            cgroup_id: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            reason: u32::from_ne_bytes(b[8..12].try_into().ok()?),
+            netns: u32::from_ne_bytes(b[12..16].try_into().ok()?),
+            ifindex: u32::from_ne_bytes(b[16..20].try_into().ok()?),
+            protocol: u8::from_ne_bytes(b[20..21].try_into().ok()?),
+            _pad: crate::read_array::<u8, 3>(&b[21..])?,
+        })
+    }
+}
 
 /// `struct vigil_event_header`
 #[repr(C)]
@@ -372,6 +641,123 @@ impl FileEvent {
     }
 }
 
+/// `struct vigil_flow_key`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowKey {
+    pub cgroup_id: u64,
+    pub netns: u32,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub family: u8,
+    pub _pad: [u8; 7],
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+}
+
+impl FlowKey {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 56;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_flow_key",
+        size: core::mem::size_of::<FlowKey>(),
+        fields: &[
+            ("cgroup_id", core::mem::offset_of!(FlowKey, cgroup_id)),
+            ("netns", core::mem::offset_of!(FlowKey, netns)),
+            ("local_port", core::mem::offset_of!(FlowKey, local_port)),
+            ("remote_port", core::mem::offset_of!(FlowKey, remote_port)),
+            ("family", core::mem::offset_of!(FlowKey, family)),
+            ("_pad", core::mem::offset_of!(FlowKey, _pad)),
+            ("local_addr", core::mem::offset_of!(FlowKey, local_addr)),
+            ("remote_addr", core::mem::offset_of!(FlowKey, remote_addr)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            cgroup_id: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            netns: u32::from_ne_bytes(b[8..12].try_into().ok()?),
+            local_port: u16::from_ne_bytes(b[12..14].try_into().ok()?),
+            remote_port: u16::from_ne_bytes(b[14..16].try_into().ok()?),
+            family: u8::from_ne_bytes(b[16..17].try_into().ok()?),
+            _pad: crate::read_array::<u8, 7>(&b[17..])?,
+            local_addr: crate::read_array::<u8, 16>(&b[24..])?,
+            remote_addr: crate::read_array::<u8, 16>(&b[40..])?,
+        })
+    }
+}
+
+/// `struct vigil_flow_value`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowValue {
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub cookie: u64,
+    pub tgid: u32,
+    pub pid: u32,
+    pub comm: [u8; 16],
+}
+
+impl FlowValue {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 80;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_flow_value",
+        size: core::mem::size_of::<FlowValue>(),
+        fields: &[
+            (
+                "packets_sent",
+                core::mem::offset_of!(FlowValue, packets_sent),
+            ),
+            ("bytes_sent", core::mem::offset_of!(FlowValue, bytes_sent)),
+            (
+                "packets_received",
+                core::mem::offset_of!(FlowValue, packets_received),
+            ),
+            (
+                "bytes_received",
+                core::mem::offset_of!(FlowValue, bytes_received),
+            ),
+            ("first_ns", core::mem::offset_of!(FlowValue, first_ns)),
+            ("last_ns", core::mem::offset_of!(FlowValue, last_ns)),
+            ("cookie", core::mem::offset_of!(FlowValue, cookie)),
+            ("tgid", core::mem::offset_of!(FlowValue, tgid)),
+            ("pid", core::mem::offset_of!(FlowValue, pid)),
+            ("comm", core::mem::offset_of!(FlowValue, comm)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            packets_sent: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            bytes_sent: u64::from_ne_bytes(b[8..16].try_into().ok()?),
+            packets_received: u64::from_ne_bytes(b[16..24].try_into().ok()?),
+            bytes_received: u64::from_ne_bytes(b[24..32].try_into().ok()?),
+            first_ns: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            last_ns: u64::from_ne_bytes(b[40..48].try_into().ok()?),
+            cookie: u64::from_ne_bytes(b[48..56].try_into().ok()?),
+            tgid: u32::from_ne_bytes(b[56..60].try_into().ok()?),
+            pid: u32::from_ne_bytes(b[60..64].try_into().ok()?),
+            comm: crate::read_array::<u8, 16>(&b[64..])?,
+        })
+    }
+}
+
 /// `struct vigil_fork_event`
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -509,10 +895,15 @@ impl SyscallEvent {
 
 /// Every ABI struct's layout, for the BTF layout test.
 pub const LAYOUTS: &[Layout] = &[
+    CaptureEvent::LAYOUT,
+    ConnEvent::LAYOUT,
+    DropKey::LAYOUT,
     EventHeader::LAYOUT,
     ExecEvent::LAYOUT,
     ExitEvent::LAYOUT,
     FileEvent::LAYOUT,
+    FlowKey::LAYOUT,
+    FlowValue::LAYOUT,
     ForkEvent::LAYOUT,
     PrefixKey::LAYOUT,
     SyscallEvent::LAYOUT,

@@ -9,6 +9,7 @@ mod sensors;
 
 pub use error::LoadError;
 pub use libbpf_rs::ErrorKind;
+pub use probe::drop_reason_names;
 pub use sensors::{KernelStats, PathFilter, SensorConfig, SensorReport, Sensors};
 
 #[allow(
@@ -26,6 +27,9 @@ mod skel {
     }
     pub mod syscalls {
         include!(concat!(env!("OUT_DIR"), "/syscalls.skel.rs"));
+    }
+    pub mod net {
+        include!(concat!(env!("OUT_DIR"), "/net.skel.rs"));
     }
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));

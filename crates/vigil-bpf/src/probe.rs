@@ -164,6 +164,9 @@ fn capabilities(reports: &[crate::SensorReport]) -> Vec<Check> {
         cap("ptrace, memfd_create, execveat, bpf, raw/packet sockets, dup2 of sockets, signals, prctl", &["vigil_sys_ptrace", "vigil_sys_memfd_create", "vigil_sys_execveat", "vigil_sys_bpf", "vigil_sys_socket", "vigil_sys_dup2", "vigil_sys_kill", "vigil_sys_prctl"]),
         cap("kernel module loading (init_module, finit_module)", &["vigil_sys_init_module", "vigil_sys_finit_module"]),
         cap("io_uring submissions", &["vigil_sys_io_uring_submit"]),
+        cap("TCP connections (connect, accept, failures, close with counters)", &["vigil_tcp_state", "vigil_tcp_destroy", "vigil_accept4"]),
+        cap("UDP flows, DNS and HTTP/1.x", &["vigil_skb_egress", "vigil_skb_ingress"]),
+        cap("packet drops with reasons", &["vigil_kfree_skb"]),
     ]
 }
 
@@ -194,6 +197,7 @@ pub fn sensor_missing(sensor: &str) -> Option<String> {
     let (hooks, helpers) = cached_programs();
     let needs: &[&str] = match sensor {
         "process" => &["tp_btf", "bpf_loop", "ringbuf"],
+        "net" => &["tp_btf", "cgroup_skb", "ringbuf"],
         _ => &["tracepoint", "bpf_loop", "ringbuf"],
     };
     for c in hooks
@@ -274,4 +278,22 @@ fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+/// The running kernel's packet drop reasons (`enum skb_drop_reason`), by value, without the
+/// `SKB_DROP_REASON_` prefix. They differ between kernels, so they are read from its BTF.
+pub fn drop_reason_names() -> std::collections::HashMap<u32, String> {
+    let Ok(btf) = Btf::from_vmlinux() else {
+        return Default::default();
+    };
+    let Some(e) = btf.type_by_name::<libbpf_rs::btf::types::Enum>("skb_drop_reason") else {
+        return Default::default();
+    };
+    e.iter()
+        .filter_map(|m| {
+            let name = m.name?.to_string_lossy();
+            let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(&name);
+            Some((u32::try_from(m.value).ok()?, short.to_string()))
+        })
+        .collect()
 }

@@ -1,4 +1,4 @@
-//! The sensors (process, file, syscalls): their programs loaded and attached as units, sharing
+//! The sensors (process, file, syscalls, net): their programs loaded and attached as units, sharing
 //! one ring buffer and one counter map, plus the path filter the file sensor reads.
 
 use std::mem::MaybeUninit;
@@ -8,11 +8,13 @@ use std::path::Path;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, OpenProgramMut, RingBuffer, RingBufferBuilder};
 use vigil_abi::{
-    PrefixKey, VIGIL_ARGS_MAX, VIGIL_EV_KIND_MAX, VIGIL_FILTER_IGNORE, VIGIL_FILTER_MODIFY,
-    VIGIL_FILTER_WATCH, VIGIL_PREFIX_MAX, VIGIL_STAT_MAX,
+    DropKey, FlowKey, FlowValue, PrefixKey, VIGIL_ARGS_MAX, VIGIL_CAPTURE_MAX, VIGIL_EV_KIND_MAX,
+    VIGIL_FILTER_IGNORE, VIGIL_FILTER_MODIFY, VIGIL_FILTER_WATCH, VIGIL_NET_STAT_MAX,
+    VIGIL_PREFIX_MAX, VIGIL_STAT_MAX,
 };
 
 use crate::skel::file::{FileSkel, FileSkelBuilder};
+use crate::skel::net::{NetSkel, NetSkelBuilder};
 use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
 use crate::skel::syscalls::{SyscallsSkel, SyscallsSkelBuilder};
 use crate::LoadError;
@@ -34,6 +36,10 @@ pub struct SensorConfig {
     pub file: bool,
     /// Load the security-syscall sensor.
     pub syscalls: bool,
+    /// Load the network sensor.
+    pub network: bool,
+    /// Payload bytes captured per DNS/HTTP message (0: none; at most VIGIL_CAPTURE_MAX).
+    pub capture_bytes: u32,
 }
 
 impl Default for SensorConfig {
@@ -46,6 +52,8 @@ impl Default for SensorConfig {
             ringbuf_bytes: 8 * 1024 * 1024,
             file: true,
             syscalls: true,
+            network: true,
+            capture_bytes: VIGIL_CAPTURE_MAX,
         }
     }
 }
@@ -83,6 +91,7 @@ pub struct Sensors {
     process: ProcessSkel<'static>,
     file: Option<FileSkel<'static>>,
     syscalls: Option<SyscallsSkel<'static>>,
+    net: Option<NetSkel<'static>>,
     reports: Vec<SensorReport>,
 }
 
@@ -191,10 +200,38 @@ impl Sensors {
             reports.push(disabled("syscalls"));
             None
         };
+        let net = if cfg.network {
+            let mut open = NetSkelBuilder::default()
+                .open(storage())
+                .map_err(|e| classify("net", "open", e))?;
+            set_rodata!(open, cfg);
+            if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
+                ro.cfg_capture_bytes = cfg.capture_bytes.min(VIGIL_CAPTURE_MAX);
+            }
+            share(
+                &mut open.maps.vigil_events,
+                &process.maps.vigil_events,
+                "net",
+            )?;
+            share(&mut open.maps.vigil_stats, &process.maps.vigil_stats, "net")?;
+            let unavailable = disable_missing(open.open_object_mut().progs_mut());
+            let skel = open.load().map_err(|e| classify("net", "load", e))?;
+            reports.push(SensorReport {
+                name: "net",
+                state: "loaded".into(),
+                programs: names(skel.object()),
+                unavailable,
+            });
+            Some(skel)
+        } else {
+            reports.push(disabled("net"));
+            None
+        };
         Ok(Self {
             process,
             file,
             syscalls,
+            net,
             reports,
         })
     }
@@ -209,6 +246,31 @@ impl Sensors {
         }
         if let Some(s) = &mut self.syscalls {
             s.attach().map_err(|e| classify("syscalls", "attach", e))?;
+        }
+        if let Some(n) = &mut self.net {
+            n.attach().map_err(|e| classify("net", "attach", e))?;
+            // cgroup_skb programs need a cgroup: the v2 root covers every socket on the host.
+            let root = cgroup2_root().ok_or_else(|| LoadError::Unsupported {
+                sensor: "net",
+                reason: "cgroup v2 is not mounted".into(),
+            })?;
+            let dir = std::fs::File::open(&root).map_err(|e| LoadError::Unsupported {
+                sensor: "net",
+                reason: format!("opening {}: {e}", root.display()),
+            })?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+            let egress = n
+                .progs
+                .vigil_skb_egress
+                .attach_cgroup(fd)
+                .map_err(|e| classify("net", "attach cgroup_skb", e))?;
+            let ingress = n
+                .progs
+                .vigil_skb_ingress
+                .attach_cgroup(fd)
+                .map_err(|e| classify("net", "attach cgroup_skb", e))?;
+            n.links.vigil_skb_egress = Some(egress);
+            n.links.vigil_skb_ingress = Some(ingress);
         }
         for r in &mut self.reports {
             if r.state == "loaded" {
@@ -238,6 +300,13 @@ impl Sensors {
         {
             b.vigil_paused = 1;
         }
+        if let Some(b) = self
+            .net
+            .as_mut()
+            .and_then(|s| s.maps.bss_data.as_deref_mut())
+        {
+            b.vigil_paused = 1;
+        }
     }
 
     /// Detaches every program: nothing new is produced; the ring buffer can still be drained.
@@ -249,6 +318,45 @@ impl Sensors {
         if let Some(s) = &mut self.syscalls {
             s.links = Default::default();
         }
+        if let Some(n) = &mut self.net {
+            n.links = Default::default();
+        }
+    }
+
+    /// Takes the UDP flow counters accumulated since the last call (each entry is read and
+    /// deleted atomically: a packet counted after that starts a new entry, so none is lost).
+    pub fn take_udp_flows(&self) -> Result<Vec<(FlowKey, FlowValue)>, libbpf_rs::Error> {
+        let Some(n) = &self.net else {
+            return Ok(Vec::new());
+        };
+        take_all(&n.maps.vigil_udp_flows, |k, v| {
+            Some((FlowKey::read(k)?, FlowValue::read(v)?))
+        })
+    }
+
+    /// Takes the packet-drop counts accumulated since the last call (as for UDP flows).
+    pub fn take_drops(&self) -> Result<Vec<(DropKey, u64)>, libbpf_rs::Error> {
+        let Some(n) = &self.net else {
+            return Ok(Vec::new());
+        };
+        take_all(&n.maps.vigil_drops, |k, v| {
+            Some((
+                DropKey::read(k)?,
+                u64::from_ne_bytes(v.get(..8)?.try_into().ok()?),
+            ))
+        })
+    }
+
+    /// Network-sensor losses outside the ring buffer, by `enum vigil_net_stat`.
+    pub fn net_stats(&self) -> Result<[u64; VIGIL_NET_STAT_MAX as usize], libbpf_rs::Error> {
+        let mut out = [0; VIGIL_NET_STAT_MAX as usize];
+        let Some(n) = &self.net else {
+            return Ok(out);
+        };
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = sum_percpu(&n.maps.vigil_net_stats, i as u32)?;
+        }
+        Ok(out)
     }
 
     pub fn reports(&self) -> &[SensorReport] {
@@ -300,23 +408,47 @@ impl Sensors {
         let mut out = KernelStats::default();
         for kind in 0..VIGIL_EV_KIND_MAX {
             for stat in 0..VIGIL_STAT_MAX {
-                let key = (kind * VIGIL_STAT_MAX + stat).to_ne_bytes();
-                let per_cpu = self
-                    .process
-                    .maps
-                    .vigil_stats
-                    .lookup_percpu(&key, MapFlags::ANY)?;
-                let sum = per_cpu
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-                    .map(u64::from_ne_bytes)
-                    .sum();
-                out.counts[kind as usize][stat as usize] = sum;
+                out.counts[kind as usize][stat as usize] =
+                    sum_percpu(&self.process.maps.vigil_stats, kind * VIGIL_STAT_MAX + stat)?;
             }
         }
         Ok(out)
     }
+}
+
+/// One u64 slot of a per-CPU array, summed over CPUs.
+fn sum_percpu(map: &impl MapCore, key: u32) -> Result<u64, libbpf_rs::Error> {
+    let per_cpu = map.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?;
+    Ok(per_cpu
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+        .map(u64::from_ne_bytes)
+        .sum())
+}
+
+/// Reads and deletes every entry of a hash map, decoding each with `read`.
+fn take_all<T>(
+    map: &impl MapCore,
+    read: impl Fn(&[u8], &[u8]) -> Option<T>,
+) -> Result<Vec<T>, libbpf_rs::Error> {
+    let keys: Vec<Vec<u8>> = map.keys().collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(v) = map.lookup_and_delete(&k)? {
+            out.extend(read(&k, &v));
+        }
+    }
+    Ok(out)
+}
+
+/// Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in a hybrid layout).
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[2] == "cgroup2").then(|| std::path::PathBuf::from(f[1]))
+    })
 }
 
 /// The LPM key for a path prefix: `struct vigil_prefix_key` in bytes.

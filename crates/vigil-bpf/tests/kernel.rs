@@ -37,7 +37,8 @@ fn every_sensor_passes_the_verifier_and_attaches() {
         [
             ("process", "attached"),
             ("file", "attached"),
-            ("syscalls", "attached")
+            ("syscalls", "attached"),
+            ("net", "attached")
         ]
     );
     let names = s.program_names();
@@ -52,6 +53,12 @@ fn every_sensor_passes_the_verifier_and_attaches() {
         "vigil_sys_io_uring_submit",
         "vigil_sys_execveat",
         "vigil_sys_enter_execveat",
+        "vigil_tcp_state",
+        "vigil_tcp_destroy",
+        "vigil_accept4",
+        "vigil_skb_egress",
+        "vigil_skb_ingress",
+        "vigil_kfree_skb",
     ] {
         assert!(names.iter().any(|n| n == p), "{p} not loaded: {names:?}");
     }

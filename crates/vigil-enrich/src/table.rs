@@ -174,7 +174,15 @@ impl ProcessTable {
                 info.exited = false;
                 self.insert(info);
             }
-            Event::Fork(_) | Event::File(_) | Event::Syscall(_) => {}
+            Event::Fork(_)
+            | Event::File(_)
+            | Event::Syscall(_)
+            | Event::Conn(_)
+            | Event::Capture(_)
+            | Event::Udp(_)
+            | Event::Dns(_)
+            | Event::Http(_)
+            | Event::Drop(_) => {}
             Event::Exit(x) => {
                 let tgid = x.header.tgid;
                 let tick = self.tick_ns;

@@ -1,10 +1,10 @@
 //! Record bytes -> [`Event`]. Copies into plain types; never trusts a length it has not checked.
 
 use vigil_abi::{
-    EventHeader, ExecEvent, ExitEvent, FileEvent, ForkEvent, SyscallEvent, VIGIL_ABI_VERSION,
-    VIGIL_F_ARGS_TRUNCATED, VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED,
-    VIGIL_F_NO_LOGINUID, VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED, VIGIL_F_THREAD,
-    VIGIL_F_UNFILTERED,
+    CaptureEvent, ConnEvent, EventHeader, ExecEvent, ExitEvent, FileEvent, ForkEvent, SyscallEvent,
+    VIGIL_ABI_VERSION, VIGIL_F_ARGS_TRUNCATED, VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED,
+    VIGIL_F_EXE_TRUNCATED, VIGIL_F_NO_LOGINUID, VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED,
+    VIGIL_F_THREAD, VIGIL_F_UNFILTERED,
 };
 
 use crate::{Bytes, Event, Exec, Exit, File, Fork, Header, Kind, Syscall};
@@ -45,6 +45,16 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
         Kind::Exec => decode_exec(rec, header).map(Event::Exec),
         Kind::File => decode_file(rec, header).map(Event::File),
         Kind::Syscall => decode_syscall(rec, header).map(Event::Syscall),
+        Kind::Connection => {
+            let e = read_fixed(rec, ConnEvent::read, ConnEvent::SIZE)?;
+            Ok(Event::Conn(crate::net::conn(&e, header)))
+        }
+        Kind::Capture => {
+            let e = read_fixed(rec, CaptureEvent::read, CaptureEvent::SIZE)?;
+            let payload = Tail(&rec[CaptureEvent::SIZE..]).take(e.captured_len, "payload")?;
+            Ok(Event::Capture(crate::net::capture(&e, header, payload)))
+        }
+        Kind::Udp | Kind::Dns | Kind::Http | Kind::Drop => Err(DecodeError::UnknownKind(h.kind)),
         Kind::Fork => {
             let e = read_fixed(rec, ForkEvent::read, ForkEvent::SIZE)?;
             Ok(Event::Fork(Fork {
@@ -178,7 +188,7 @@ fn split_args(raw: &[u8]) -> Vec<Bytes> {
 }
 
 /// A fixed-size C string field up to its first NUL.
-fn cstr(b: &[u8]) -> Bytes {
+pub(crate) fn cstr(b: &[u8]) -> Bytes {
     b.split(|c| *c == 0).next().unwrap_or_default().to_vec()
 }
 
@@ -280,6 +290,79 @@ mod tests {
             panic!("not exit")
         };
         assert_eq!((e.code, e.signal, e.core_dumped), (None, Some(9), true));
+    }
+
+    /// Writes `bytes` at the offset of `field` in a record laid out as `layout`.
+    fn put(rec: &mut [u8], layout: &vigil_abi::Layout, field: &str, bytes: &[u8]) {
+        let off = layout.fields.iter().find(|(n, _)| *n == field).unwrap().1;
+        rec[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+
+    #[test]
+    fn connection_close_with_counters() {
+        use vigil_abi::{VIGIL_CLOSE_PEER, VIGIL_CONN_CLOSE, VIGIL_EV_CONN, VIGIL_ROLE_SERVER};
+        let l = &ConnEvent::LAYOUT;
+        let mut rec = header(VIGIL_EV_CONN, ConnEvent::SIZE);
+        rec.resize(ConnEvent::SIZE, 0);
+        put(&mut rec, l, "cookie", &77u64.to_ne_bytes());
+        put(&mut rec, l, "bytes_sent", &1000u64.to_ne_bytes());
+        put(&mut rec, l, "local_port", &80u16.to_ne_bytes());
+        put(&mut rec, l, "remote_port", &40000u16.to_ne_bytes());
+        put(&mut rec, l, "phase", &[VIGIL_CONN_CLOSE as u8]);
+        put(&mut rec, l, "role", &[VIGIL_ROLE_SERVER as u8]);
+        put(&mut rec, l, "family", &[10]);
+        put(&mut rec, l, "close_reason", &[VIGIL_CLOSE_PEER as u8]);
+        // ::ffff:10.0.0.1 (a dual-stack socket talking IPv4) and fd00::2.
+        let mut mapped = [0u8; 16];
+        mapped[10..12].copy_from_slice(&[0xff, 0xff]);
+        mapped[12..].copy_from_slice(&[10, 0, 0, 1]);
+        put(&mut rec, l, "local_addr", &mapped);
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xfd;
+        v6[15] = 2;
+        put(&mut rec, l, "remote_addr", &v6);
+        let Event::Conn(c) = decode(&rec).unwrap() else {
+            panic!("not a connection")
+        };
+        assert_eq!(c.phase, crate::net::ConnPhase::Close);
+        assert_eq!(c.role, crate::net::Role::Server);
+        assert_eq!(c.local.to_string(), "10.0.0.1:80");
+        assert_eq!(c.remote.to_string(), "[fd00::2]:40000");
+        assert_eq!((c.cookie, c.bytes_sent), (77, 1000));
+        assert_eq!(c.close_reason, Some(crate::net::CloseReason::PeerClose));
+        assert_eq!(c.connect_latency_ns, None);
+    }
+
+    #[test]
+    fn capture_payload_is_bounded_by_the_record() {
+        use vigil_abi::{VIGIL_DIR_EGRESS, VIGIL_EV_CAPTURE};
+        let l = &CaptureEvent::LAYOUT;
+        let payload = b"GET / HTTP/1.1\r\n";
+        let mut rec = header(VIGIL_EV_CAPTURE, CaptureEvent::SIZE + payload.len());
+        rec.resize(CaptureEvent::SIZE, 0);
+        put(
+            &mut rec,
+            l,
+            "captured_len",
+            &(payload.len() as u16).to_ne_bytes(),
+        );
+        put(&mut rec, l, "payload_len", &900u32.to_ne_bytes());
+        put(&mut rec, l, "family", &[2]);
+        put(&mut rec, l, "protocol", &[6]);
+        put(&mut rec, l, "direction", &[VIGIL_DIR_EGRESS as u8]);
+        rec.extend(payload);
+        let Event::Capture(c) = decode(&rec).unwrap() else {
+            panic!("not a capture")
+        };
+        assert_eq!(c.payload, payload);
+        assert_eq!(c.payload_len, 900);
+        assert_eq!(c.direction, crate::net::Direction::Egress);
+        assert_eq!(c.transport, crate::net::Transport::Tcp);
+        rec.truncate(rec.len() - 1);
+        assert_eq!(
+            decode(&rec),
+            Err(DecodeError::TailOutOfBounds { what: "payload" })
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Event kinds as users name them (`--events exec,fork`), tied to the ABI numbers.
 
-use vigil_abi::{VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE, VIGIL_EV_FORK, VIGIL_EV_SYSCALL};
+use vigil_abi::{
+    VIGIL_EV_CAPTURE, VIGIL_EV_CONN, VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE, VIGIL_EV_FORK,
+    VIGIL_EV_SYSCALL,
+};
 
-/// The kinds of event Vigil reports.
+/// The kinds of event Vigil handles. Most are kernel records; `udp`, `dns`, `http` and `drop`
+/// are made in user space (from maps and captured payloads), and `capture` is internal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Exec,
@@ -10,6 +14,13 @@ pub enum Kind {
     Exit,
     File,
     Syscall,
+    Connection,
+    /// Raw DNS/HTTP payload from the kernel: consumed by the pipeline, never written.
+    Capture,
+    Udp,
+    Dns,
+    Http,
+    Drop,
 }
 
 impl Kind {
@@ -19,6 +30,12 @@ impl Kind {
         Kind::Exit,
         Kind::File,
         Kind::Syscall,
+        Kind::Connection,
+        Kind::Capture,
+        Kind::Udp,
+        Kind::Dns,
+        Kind::Http,
+        Kind::Drop,
     ];
 
     /// The name used in JSON (`"kind"`), on the command line and in metrics.
@@ -29,6 +46,12 @@ impl Kind {
             Kind::Exit => "exit",
             Kind::File => "file",
             Kind::Syscall => "syscall",
+            Kind::Connection => "connection",
+            Kind::Capture => "capture",
+            Kind::Udp => "udp",
+            Kind::Dns => "dns",
+            Kind::Http => "http",
+            Kind::Drop => "drop",
         }
     }
 
@@ -36,19 +59,27 @@ impl Kind {
         Kind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
-    /// The ABI number (`enum vigil_event_kind`).
-    pub fn abi(self) -> u32 {
+    /// Kinds a user can ask to have written (`--events`).
+    pub fn writable(self) -> bool {
+        self != Kind::Capture
+    }
+
+    /// The ABI number (`enum vigil_event_kind`) of kinds the kernel sends as records.
+    pub fn abi(self) -> Option<u32> {
         match self {
-            Kind::Exec => VIGIL_EV_EXEC,
-            Kind::Fork => VIGIL_EV_FORK,
-            Kind::Exit => VIGIL_EV_EXIT,
-            Kind::File => VIGIL_EV_FILE,
-            Kind::Syscall => VIGIL_EV_SYSCALL,
+            Kind::Exec => Some(VIGIL_EV_EXEC),
+            Kind::Fork => Some(VIGIL_EV_FORK),
+            Kind::Exit => Some(VIGIL_EV_EXIT),
+            Kind::File => Some(VIGIL_EV_FILE),
+            Kind::Syscall => Some(VIGIL_EV_SYSCALL),
+            Kind::Connection => Some(VIGIL_EV_CONN),
+            Kind::Capture => Some(VIGIL_EV_CAPTURE),
+            Kind::Udp | Kind::Dns | Kind::Http | Kind::Drop => None,
         }
     }
 
     pub fn from_abi(n: u32) -> Option<Kind> {
-        Kind::ALL.iter().copied().find(|k| k.abi() == n)
+        Kind::ALL.iter().copied().find(|k| k.abi() == Some(n))
     }
 }
 

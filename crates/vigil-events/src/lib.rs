@@ -5,10 +5,12 @@ mod decode;
 pub mod filter;
 mod kind;
 pub mod names;
+pub mod net;
 pub mod paths;
 
 pub use decode::{decode, DecodeError};
 pub use kind::Kind;
+pub use net::{Capture, Conn, Dns, Http, PacketDrop, UdpFlow};
 
 /// Raw bytes from the kernel (paths, argv, comm): not necessarily UTF-8.
 pub type Bytes = Vec<u8>;
@@ -129,6 +131,12 @@ pub enum Event {
     Exit(Exit),
     File(File),
     Syscall(Syscall),
+    Conn(Conn),
+    Capture(Capture),
+    Udp(UdpFlow),
+    Dns(Dns),
+    Http(Http),
+    Drop(PacketDrop),
 }
 
 impl Event {
@@ -139,6 +147,12 @@ impl Event {
             Event::Exit(e) => &e.header,
             Event::File(e) => &e.header,
             Event::Syscall(e) => &e.header,
+            Event::Conn(e) => &e.header,
+            Event::Capture(e) => &e.header,
+            Event::Udp(e) => &e.header,
+            Event::Dns(e) => &e.header,
+            Event::Http(e) => &e.header,
+            Event::Drop(e) => &e.header,
         }
     }
 }

@@ -222,6 +222,7 @@ pub fn errno(result: i64) -> Option<&'static str> {
         98 => "EADDRINUSE",
         99 => "EADDRNOTAVAIL",
         101 => "ENETUNREACH",
+        103 => "ECONNABORTED",
         104 => "ECONNRESET",
         110 => "ETIMEDOUT",
         111 => "ECONNREFUSED",

@@ -1,22 +1,65 @@
-//! The HTTP API. For now: liveness and readiness probes for Kubernetes and scripts.
+//! The HTTP API: liveness and readiness probes, and the live service map.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use axum::http::StatusCode;
+use axum::extract::Query;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use vigil_net::map::{to_dot, Snapshot};
 
 /// Shared state the API reports on.
 #[derive(Debug, Default)]
 pub struct Health {
     /// Set once every sensor is attached.
     pub ready: AtomicBool,
+    /// The service map as last published by the pipeline (about once a second); `None` while
+    /// the network sensor is not running.
+    pub map: Mutex<Option<Arc<Snapshot>>>,
+}
+
+fn map_response(health: &Health, params: &HashMap<String, String>) -> Response {
+    let snapshot = health.map.lock().map(|m| m.clone()).unwrap_or_default();
+    let Some(snapshot) = snapshot else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no service map: the network sensor is not running\n",
+        )
+            .into_response();
+    };
+    match params.get("format").map(String::as_str) {
+        None | Some("json") => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&*snapshot).unwrap_or_default(),
+        )
+            .into_response(),
+        Some("dot") => (
+            [(header::CONTENT_TYPE, "text/vnd.graphviz")],
+            to_dot(&snapshot),
+        )
+            .into_response(),
+        Some(other) => (
+            StatusCode::BAD_REQUEST,
+            format!("format `{other}` is not one of: json, dot\n"),
+        )
+            .into_response(),
+    }
 }
 
 fn router(health: Arc<Health>) -> Router {
+    let for_map = health.clone();
     Router::new()
+        .route(
+            "/api/v1/map",
+            get(move |Query(params): Query<HashMap<String, String>>| {
+                let r = map_response(&for_map, &params);
+                async move { r }
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",

@@ -57,12 +57,22 @@ impl Clock {
 }
 
 /// Everything a line needs besides the event itself.
-#[derive(Debug)]
 pub struct Context<'a> {
     pub host: &'a str,
     pub clock: &'a Clock,
     /// This event's number in the agent's run (alerts name it as `event_id`).
     pub id: u64,
+    /// DNS names learned for remote addresses.
+    pub ip_names: crate::IpNames<'a>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("host", &self.host)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize)]
@@ -82,6 +92,16 @@ struct Line<'a> {
     file: Option<crate::activity::FileOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     syscall: Option<crate::activity::SyscallOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<crate::network::ConnOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udp: Option<crate::network::UdpOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<crate::network::DnsOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<crate::network::HttpOut>,
+    #[serde(rename = "drop", skip_serializing_if = "Option::is_none")]
+    packet_drop: Option<crate::network::DropOut>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +204,19 @@ pub fn render(
         tty: proc.and_then(|p| tty_name(p.tty_dev)),
     };
     let (mut fork, mut exit, mut file, mut syscall) = (None, None, None, None);
+    let (mut connection, mut udp, mut dns, mut http, mut packet_drop) =
+        (None, None, None, None, None);
+    // Network events name their process by its socket; without a table entry, say what the
+    // kernel recorded.
+    let net_comm = match event {
+        Event::Conn(c) => Some(&c.comm),
+        Event::Udp(u) => Some(&u.comm),
+        _ => None,
+    };
+    if let (None, Some(c)) = (proc, net_comm) {
+        process.comm = lossy(c);
+        process.comm_b64 = b64_if_needed(c);
+    }
     match event {
         Event::Exec(e) => {
             process.ppid = e.ppid;
@@ -222,6 +255,12 @@ pub fn render(
         }
         Event::File(f) => file = Some(crate::activity::file(f)),
         Event::Syscall(s) => syscall = Some(crate::activity::syscall(s)),
+        Event::Conn(c) => connection = Some(crate::network::conn(c, ctx.ip_names)),
+        Event::Udp(u) => udp = Some(crate::network::udp(u, ctx.ip_names, ctx.clock)),
+        Event::Dns(d) => dns = Some(crate::network::dns(d)),
+        Event::Http(h) => http = Some(crate::network::http(h, ctx.ip_names)),
+        Event::Drop(d) => packet_drop = Some(crate::network::drop(d)),
+        Event::Capture(_) => {}
     }
     let line = Line {
         kind: h.kind.name(),
@@ -242,6 +281,11 @@ pub fn render(
         exit,
         file,
         syscall,
+        connection,
+        udp,
+        dns,
+        http,
+        packet_drop,
     };
     serde_json::to_writer(&mut *out, &line)
         .expect("serializing plain structs into a Vec cannot fail");

@@ -4,5 +4,7 @@ mod activity;
 pub mod alert;
 pub mod api;
 pub mod json;
+mod network;
+pub use network::IpNames;
 pub mod sink;
 mod text;

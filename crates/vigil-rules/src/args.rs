@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use vigil_abi::*;
 use vigil_events::{names, Event, File, Syscall};
 
-use crate::extract::{ip_text, named, two_paths, Ev};
+use crate::extract::{ip_text, named, result, two_paths, Ev};
 use crate::value::Val;
 
 /// The value of argument `name` of the event, `None` when it has none by that name.
@@ -40,7 +40,18 @@ pub(crate) fn arg<'e>(ev: &'e Ev<'_>, name: &str, raw: bool) -> Option<Val<'e>> 
             "core" => Some(Val::Bool(x.core_dumped)),
             _ => None,
         },
-        Event::Fork(_) => None,
+        // Falco's connect, accept and close: `res`, and `tuple` (`cip:cport->sip:sport`).
+        Event::Conn(_) => match name {
+            "res" => Some(Val::Int(result(ev.ctx.event))),
+            "tuple" => ev.fd_name(),
+            _ => None,
+        },
+        Event::Fork(_)
+        | Event::Capture(_)
+        | Event::Udp(_)
+        | Event::Dns(_)
+        | Event::Http(_)
+        | Event::Drop(_) => None,
     }
 }
 
@@ -176,7 +187,13 @@ pub(crate) fn all_args(ev: &Ev<'_>) -> String {
     let keys: Vec<&str> = match ev.ctx.event {
         Event::Exec(_) => vec!["filename", "exe", "args", "cwd"],
         Event::Exit(_) => vec!["ret", "sig", "core"],
-        Event::Fork(_) => vec![],
+        Event::Conn(_) => vec!["res", "tuple"],
+        Event::Fork(_)
+        | Event::Capture(_)
+        | Event::Udp(_)
+        | Event::Dns(_)
+        | Event::Http(_)
+        | Event::Drop(_) => vec![],
         Event::File(f) => {
             let mut k = vec!["res", "fd"];
             k.extend(match f.op {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::document::{Change, ExceptionDef, Item, RuleItem, Span};
+use crate::enforce::{Action, Mode};
 use crate::error::{Diagnostic, ErrorKind, ExceptionProblem};
 use crate::priority::Priority;
 use crate::source;
@@ -77,6 +78,11 @@ pub(crate) struct RuleDef {
     pub enabled: bool,
     pub source: Option<String>,
     pub exceptions: Vec<ExceptionDef>,
+    /// Vigil's `action:` (`None`: detection only) and `mode:`.
+    pub action: Option<Action>,
+    pub mode: Mode,
+    /// The item that set `action` last (the rule's own, or an override).
+    pub action_span: Span,
 }
 
 /// Everything defined once all items are applied.
@@ -172,6 +178,8 @@ fn apply_rule(files: &[RuleFile], d: &mut Definitions, r: RuleItem) -> Result<()
         && r.output.is_none()
         && r.desc.is_none()
         && r.priority.is_none()
+        && r.action.is_none()
+        && r.mode.is_none()
         && r.enabled.is_some();
     if updates || enable_only {
         let how = if r.replaces.is_empty() || r.legacy_append {
@@ -243,6 +251,13 @@ fn apply_rule(files: &[RuleFile], d: &mut Definitions, r: RuleItem) -> Result<()
         if let (Some(e), true) = (r.enabled, replaces("enabled")) {
             prev.enabled = e;
         }
+        if let (Some(a), true) = (r.action, replaces("action")) {
+            prev.action = a;
+            prev.action_span = span;
+        }
+        if let (Some(m), true) = (r.mode, replaces("mode")) {
+            prev.mode = m;
+        }
         return Ok(());
     }
     let Some(condition) = r.condition else {
@@ -271,6 +286,9 @@ fn apply_rule(files: &[RuleFile], d: &mut Definitions, r: RuleItem) -> Result<()
         enabled: r.enabled.unwrap_or(true),
         source: r.source,
         exceptions: r.exceptions.unwrap_or_default(),
+        action: r.action.flatten(),
+        mode: r.mode.unwrap_or(Mode::Enforce),
+        action_span: span,
     };
     match existing {
         Some(i) => d.rules[i] = def,

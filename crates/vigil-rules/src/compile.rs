@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use crate::collect::{at, Definitions, RuleDef, Text};
 use crate::condition::ast::{Check, Expr, FieldRef, Modifier, Op, Rhs};
 use crate::condition::parse;
+use crate::document::Span;
+use crate::enforce::{Action, Plan};
 use crate::error::{Diagnostic, ErrorKind};
 use crate::eval::{FieldExpr, Node, Transform};
 use crate::evtype;
@@ -46,11 +48,21 @@ impl From<FieldError> for Failure {
 
 /// The text a position refers to.
 #[derive(Clone, Copy)]
-enum Origin<'a> {
+pub(crate) enum Origin<'a> {
     Rule(&'a Text),
     Macro(&'a str, &'a Text),
     /// Built from a rule's `exceptions:`: no text, only the rule's item.
     Exception,
+}
+
+impl<'a> Origin<'a> {
+    /// The condition text that positions are offsets of (none for exceptions).
+    pub fn text(self) -> &'a str {
+        match self {
+            Origin::Rule(t) | Origin::Macro(_, t) => &t.value,
+            Origin::Exception => "",
+        }
+    }
 }
 
 pub(crate) struct Compiler<'d> {
@@ -94,10 +106,9 @@ impl<'d> Compiler<'d> {
         }
     }
 
-    /// The rule's condition and exceptions as one node.
-    pub fn rule(&self, r: &RuleDef) -> Result<Node, Failure> {
-        let label = format!("rule '{}'", r.name);
-        let expr = parse(&r.cond.value).map_err(|e| {
+    /// The rule's condition, parsed.
+    fn parse_rule(&self, r: &RuleDef) -> Result<Expr, Failure> {
+        parse(&r.cond.value).map_err(|e| {
             let kind = ErrorKind::Syntax {
                 kind: e.kind,
                 column: 0,
@@ -106,18 +117,27 @@ impl<'d> Compiler<'d> {
                 self.files,
                 &r.cond,
                 e.offset,
-                label.clone(),
+                format!("rule '{}'", r.name),
                 kind,
             )))
-        })?;
-        let mut rc = RuleCx {
+        })
+    }
+
+    fn rule_cx<'c>(&'c self, r: &'c RuleDef) -> RuleCx<'c, 'd> {
+        RuleCx {
             c: self,
             rule: r,
-            label,
+            label: format!("rule '{}'", r.name),
             stack: Vec::new(),
             budget: MAX_NODES,
             depth: 0,
-        };
+        }
+    }
+
+    /// The rule's condition and exceptions as one node.
+    pub fn rule(&self, r: &RuleDef) -> Result<Node, Failure> {
+        let expr = self.parse_rule(r)?;
+        let mut rc = self.rule_cx(r);
         let node = rc.expr(&expr, Origin::Rule(&r.cond))?;
         let mut excluded = Vec::new();
         for ex in &r.exceptions {
@@ -145,9 +165,40 @@ impl<'d> Compiler<'d> {
         })
     }
 
+    /// The kernel plan of a rule with an action: every failure is a hard error (a rule meant
+    /// to be enforced must never load silently unenforced).
+    pub fn enforcement(&self, r: &RuleDef, action: Action) -> Result<Plan, Failure> {
+        let expr = self.parse_rule(r)?;
+        let mut rc = self.rule_cx(r);
+        crate::lower::plan(&mut rc, &expr, action)
+    }
+
     /// A field for outputs: resolved the same way as in conditions.
     pub fn output_field(f: &FieldRef) -> Result<FieldExpr, FieldError> {
         field_expr(f)
+    }
+}
+
+/// A diagnostic at the value of `key` in the item spanning `span` (at the item when the key
+/// cannot be found).
+pub(crate) fn key_diag(
+    files: &[RuleFile],
+    span: Span,
+    key: &str,
+    value: &str,
+    item: String,
+    kind: ErrorKind,
+) -> Diagnostic {
+    let file = &files[span.file];
+    match source::locate(&file.text, span.lines, key, value, 0) {
+        Some((line, column)) => Diagnostic {
+            file: file.name.clone(),
+            line,
+            column,
+            item: Some(item),
+            kind,
+        },
+        None => at(files, span, item, kind),
     }
 }
 
@@ -181,6 +232,15 @@ fn with_column(kind: ErrorKind, c: usize) -> ErrorKind {
         ErrorKind::UndefinedMacro { name, .. } => ErrorKind::UndefinedMacro { name, column: c },
         ErrorKind::UndefinedList { name, .. } => ErrorKind::UndefinedList { name, column: c },
         ErrorKind::Matcher { error, .. } => ErrorKind::Matcher { error, column: c },
+        ErrorKind::Enforce {
+            part: Some(part),
+            reason,
+            ..
+        } => ErrorKind::Enforce {
+            part: Some(part),
+            reason,
+            column: Some(c),
+        },
         other => other,
     }
 }
@@ -199,9 +259,9 @@ fn field_expr(f: &FieldRef) -> Result<FieldExpr, FieldError> {
 }
 
 /// State while compiling one rule.
-struct RuleCx<'c, 'd> {
+pub(crate) struct RuleCx<'c, 'd> {
     c: &'c Compiler<'d>,
-    rule: &'c RuleDef,
+    pub rule: &'c RuleDef,
     label: String,
     /// Macros being expanded, to report cycles.
     stack: Vec<String>,
@@ -210,8 +270,8 @@ struct RuleCx<'c, 'd> {
     depth: usize,
 }
 
-impl RuleCx<'_, '_> {
-    fn hard(&self, origin: Origin<'_>, offset: usize, kind: ErrorKind) -> Failure {
+impl<'c> RuleCx<'c, '_> {
+    pub fn hard(&self, origin: Origin<'_>, offset: usize, kind: ErrorKind) -> Failure {
         Failure::Hard(Box::new(match origin {
             Origin::Rule(t) => text_diag(self.c.files, t, offset, self.label.clone(), kind),
             Origin::Macro(name, t) => {
@@ -232,25 +292,54 @@ impl RuleCx<'_, '_> {
         )))
     }
 
-    fn spend(&mut self, n: usize) -> Result<(), Failure> {
+    /// A hard error at the value of `key` of the item spanning `span`.
+    pub fn hard_at_key(&self, span: Span, key: &str, value: &str, kind: ErrorKind) -> Failure {
+        let label = self.label.clone();
+        Failure::Hard(Box::new(key_diag(
+            self.c.files,
+            span,
+            key,
+            value,
+            label,
+            kind,
+        )))
+    }
+
+    /// A hard error at the rule's item.
+    pub fn hard_at_rule(&self, kind: ErrorKind) -> Failure {
+        let label = self.label.clone();
+        Failure::Hard(Box::new(at(self.c.files, self.rule.span, label, kind)))
+    }
+
+    pub fn spend(&mut self, n: usize) -> Result<(), Failure> {
         self.budget = self.budget.checked_sub(n).ok_or_else(|| self.too_large())?;
         Ok(())
     }
 
-    fn expr(&mut self, e: &Expr, origin: Origin<'_>) -> Result<Node, Failure> {
+    /// One level deeper into the tree being built (paired with [`Self::leave`]).
+    pub fn enter(&mut self) -> Result<(), Failure> {
         self.spend(1)?;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.too_large());
         }
+        Ok(())
+    }
+
+    pub fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn expr(&mut self, e: &Expr, origin: Origin<'_>) -> Result<Node, Failure> {
+        self.enter()?;
         let node = match e {
             Expr::And(kids) => Node::And(self.all(kids, origin)?),
             Expr::Or(kids) => Node::Or(self.all(kids, origin)?),
-            Expr::Not(k) => Node::Not(Box::new(self.expr(k, origin)?)),
+            Expr::Not { inner, .. } => Node::Not(Box::new(self.expr(inner, origin)?)),
             Expr::Macro { name, pos } => self.macro_ref(name, *pos, origin)?,
             Expr::Check(c) => self.check(c, origin)?,
         };
-        self.depth -= 1;
+        self.leave();
         Ok(node)
     }
 
@@ -258,7 +347,15 @@ impl RuleCx<'_, '_> {
         kids.iter().map(|k| self.expr(k, origin)).collect()
     }
 
-    fn macro_ref(&mut self, name: &str, pos: usize, origin: Origin<'_>) -> Result<Node, Failure> {
+    /// The parsed body of macro `name` (referenced at `pos` of `origin`) and where its text
+    /// is. Errors: undefined, already reported, or used inside itself. The caller brackets the
+    /// expansion with [`Self::push_macro`] and [`Self::pop_macro`].
+    pub fn macro_body(
+        &self,
+        name: &str,
+        pos: usize,
+        origin: Origin<'_>,
+    ) -> Result<(&'c Expr, Origin<'c>), Failure> {
         let c = self.c;
         let Some((key, parsed)) = c.macros.get_key_value(name) else {
             let kind = ErrorKind::UndefinedMacro {
@@ -275,9 +372,22 @@ impl RuleCx<'_, '_> {
             return Err(self.hard(origin, pos, ErrorKind::MacroCycle(name.to_string(), chain)));
         }
         let text = &c.defs.macros[*key].cond;
+        Ok((ast, Origin::Macro(key, text)))
+    }
+
+    pub fn push_macro(&mut self, name: &str) {
         self.stack.push(name.to_string());
-        let node = self.expr(ast, Origin::Macro(key, text));
+    }
+
+    pub fn pop_macro(&mut self) {
         self.stack.pop();
+    }
+
+    fn macro_ref(&mut self, name: &str, pos: usize, origin: Origin<'_>) -> Result<Node, Failure> {
+        let (ast, body) = self.macro_body(name, pos, origin)?;
+        self.push_macro(name);
+        let node = self.expr(ast, body);
+        self.pop_macro();
         node
     }
 
@@ -366,7 +476,7 @@ impl RuleCx<'_, '_> {
     }
 
     /// The items of a list literal or list name, with list names expanded.
-    fn list_items(&mut self, rhs: &Rhs, origin: Origin<'_>) -> Result<Vec<Vec<u8>>, Failure> {
+    pub fn list_items(&mut self, rhs: &Rhs, origin: Origin<'_>) -> Result<Vec<Vec<u8>>, Failure> {
         let mut out = Vec::new();
         match rhs {
             Rhs::List(items) => {
@@ -419,7 +529,11 @@ impl RuleCx<'_, '_> {
         seen.push(name.into_owned());
         for i in &list.items {
             self.spend(1)?;
-            self.expand(i.as_bytes(), seen, out)?;
+            // A quoted item is a value, never a list name, as in Falco.
+            match crate::condition::unquote_item(i) {
+                Some(v) => out.push(v),
+                None => self.expand(i.as_bytes(), seen, out)?,
+            }
         }
         seen.pop();
         Ok(())

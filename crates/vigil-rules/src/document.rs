@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+use crate::enforce::{Action, Mode};
 use crate::error::{Diagnostic, ErrorKind};
 use crate::priority::Priority;
 use crate::source;
@@ -59,6 +60,10 @@ pub(crate) struct RuleItem {
     pub tags: Option<Vec<String>>,
     pub enabled: Option<bool>,
     pub exceptions: Option<Vec<ExceptionDef>>,
+    /// Vigil's `action:`; `Some(None)` is an explicit `none`.
+    pub action: Option<Option<Action>>,
+    /// Vigil's `mode:`.
+    pub mode: Option<Mode>,
 }
 
 /// One entry of a rule's `exceptions:`.
@@ -100,6 +105,8 @@ const RULE_KEYS: &[&str] = &[
     "skip-if-unknown-filter",
     "capture",
     "capture_duration",
+    "action",
+    "mode",
 ];
 const APPENDABLE: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
 const REPLACEABLE: &[&str] = &[
@@ -114,6 +121,8 @@ const REPLACEABLE: &[&str] = &[
     "capture_duration",
     "warn_evttypes",
     "skip-if-unknown-filter",
+    "action",
+    "mode",
 ];
 
 /// Reads one file. Hard errors go to `errors` (the item is skipped); ignorable oddities to
@@ -460,6 +469,26 @@ fn read_rule(
         None | Some(Value::Null) => None,
         Some(v) => Some(read_exceptions(v, cx)?),
     };
+    let action = match cx.string(m, "action").ok()? {
+        None => None,
+        Some(a) => match Action::parse(&a) {
+            Ok(a) => Some(a),
+            Err(()) => {
+                cx.wrong("action", "deny, kill or none");
+                return None;
+            }
+        },
+    };
+    let mode = match cx.string(m, "mode").ok()? {
+        None => None,
+        Some(s) => match Mode::parse(&s) {
+            Some(mode) => Some(mode),
+            None => {
+                cx.wrong("mode", "enforce or audit");
+                return None;
+            }
+        },
+    };
     let rule = RuleItem {
         name,
         span,
@@ -472,6 +501,8 @@ fn read_rule(
         tags: cx.strings(m, "tags").ok()?,
         enabled: cx.boolean(m, "enabled").ok()?,
         exceptions,
+        action,
+        mode,
         appends,
         replaces,
     };
@@ -489,7 +520,9 @@ fn read_rule(
             cx.err(ErrorKind::EmptyAppend);
             return None;
         }
-        for key in ["desc", "output", "priority", "tags", "enabled"] {
+        for key in [
+            "desc", "output", "priority", "tags", "enabled", "action", "mode",
+        ] {
             if m.contains_key(key) {
                 cx.warn(w, format!("'{key}' is ignored on an 'append: true' rule"));
             }

@@ -90,11 +90,30 @@ pub enum ErrorKind {
     KeyWithoutOverride(String),
     #[error("an appended rule must have 'condition' or 'exceptions'")]
     EmptyAppend,
+    /// A rule with an `action` whose condition the kernel cannot check. `part` is the test as
+    /// written, when the problem is one test; `column` its column in the condition text.
+    #[error("cannot enforce in the kernel: {}", enforce_message(.part, .reason, .column))]
+    Enforce {
+        part: Option<String>,
+        reason: String,
+        column: Option<usize>,
+    },
     #[error("exception '{name}': {problem}")]
     Exception {
         name: String,
         problem: ExceptionProblem,
     },
+}
+
+fn enforce_message(part: &Option<String>, reason: &str, column: &Option<usize>) -> String {
+    let mut s = match part {
+        Some(p) => format!("\"{p}\" ({reason})"),
+        None => reason.to_string(),
+    };
+    if let Some(c) = column {
+        s.push_str(&format!(" (condition column {c})"));
+    }
+    s
 }
 
 /// What is wrong with a rule exception.

@@ -57,7 +57,8 @@ impl FieldExpr {
         self.transforms.iter().fold(v, |v, t| t.apply(v))
     }
 
-    /// Whether `pred` holds for some value of the field (multi-valued only for "any ancestor").
+    /// Whether `pred` holds for some value of the field (multi-valued only for "any ancestor"
+    /// and for `fd.ip`/`fd.port`/`fd.net`).
     pub fn any(&self, ev: &Ev<'_>, mut pred: impl FnMut(&Val<'_>) -> bool) -> bool {
         let mut test = |v: Val<'_>| {
             if self.transforms.is_empty() {
@@ -70,8 +71,18 @@ impl FieldExpr {
             Field::Proc(attr, Level::AnyAncestor) => {
                 (1..=ev.ancestor_count()).any(|n| ev.proc_at(*attr, n).is_some_and(&mut test))
             }
+            Field::FdEither(kind) => ev.either(*kind).into_iter().flatten().any(test),
             f => ev.get(f).is_some_and(test),
         }
+    }
+
+    /// Whether the field has a value and `pred` holds for every one of its values.
+    fn every(&self, ev: &Ev<'_>, mut pred: impl FnMut(&Val<'_>) -> bool) -> bool {
+        let mut seen = false;
+        !self.any(ev, |v| {
+            seen = true;
+            !pred(v)
+        }) && seen
     }
 
     /// The value shown in outputs: for "any ancestor" fields, the parent's.
@@ -121,6 +132,13 @@ impl Node {
             Node::Or(kids) => kids.iter().any(|k| k.eval(ev)),
             Node::Not(k) => !k.eval(ev),
             Node::Types { mask, .. } => mask & (1u128 << ev.type_id) != 0,
+            // libsinsp: `fd.ip != x` holds when neither end is x (`=` when either is).
+            Node::Check {
+                field,
+                matcher: matcher @ Matcher::Ne(_),
+            } if matches!(field.field, Field::FdEither(_)) => {
+                field.every(ev, |v| matcher.matches(v))
+            }
             Node::Check { field, matcher } => field.any(ev, |v| matcher.matches(v)),
             Node::Each {
                 field,

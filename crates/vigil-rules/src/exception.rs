@@ -145,5 +145,6 @@ fn check(field: FieldRef, (op, modifier): (Op, Modifier), rhs: Rhs) -> Expr {
         modifier,
         rhs,
         pos: 0,
+        end: 0,
     })
 }

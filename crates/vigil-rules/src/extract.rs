@@ -4,15 +4,21 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::net::{IpAddr, SocketAddr};
 
 use vigil_abi::*;
 use vigil_enrich::Image;
+use vigil_events::net::{ConnPhase, Role, Transport};
 use vigil_events::{names, paths, Bytes, Event, File, Syscall};
+use vigil_net::dns;
 
 use crate::context::EvalContext;
 use crate::evtype;
-use crate::fields::{Field, Level, ProcAttr};
+use crate::fields::{Either, End, Field, Level, NetAttr, ProcAttr};
 use crate::value::Val;
+
+/// `ECONNABORTED`: the result a connect aborted by its owner reports (the socket has no error).
+const ECONNABORTED: i64 = 103;
 
 /// The subject's image as this event describes it.
 struct ImageView<'a> {
@@ -48,6 +54,84 @@ pub(crate) struct Ev<'a> {
     cwd: OnceCell<Vec<u8>>,
     path: OnceCell<Vec<u8>>,
     path2: OnceCell<Vec<u8>>,
+    /// The socket of a network event.
+    sock: Option<Sock>,
+}
+
+/// The socket a network event is about: its two ends and which one serves.
+#[derive(Debug, Clone, Copy)]
+struct Sock {
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The local end is the server (accepted TCP sockets, DNS and HTTP servers).
+    local_server: bool,
+    proto: &'static str,
+    /// `fd.connected`; unknown for UDP flows.
+    connected: Option<bool>,
+}
+
+impl Sock {
+    fn of(event: &Event) -> Option<Sock> {
+        Some(match event {
+            Event::Conn(c) => Sock {
+                local: c.local,
+                remote: c.remote,
+                local_server: c.role == Role::Server,
+                proto: "tcp",
+                connected: Some(c.phase != ConnPhase::ConnectFailed),
+            },
+            // A flow does not record which side sent first: the side with the lower port is
+            // taken as the server (53, 123, 443 against an ephemeral port), the remote on a tie.
+            Event::Udp(u) => Sock {
+                local: u.local,
+                remote: u.remote,
+                local_server: u.local.port() < u.remote.port(),
+                proto: "udp",
+                connected: None,
+            },
+            Event::Dns(d) => {
+                let x = &d.exchange;
+                let server = x.role == Role::Server;
+                let (local, remote) = if server {
+                    (x.server, x.client)
+                } else {
+                    (x.client, x.server)
+                };
+                let tcp = x.transport == Transport::Tcp;
+                Sock {
+                    local,
+                    remote,
+                    local_server: server,
+                    proto: if tcp { "tcp" } else { "udp" },
+                    connected: tcp.then_some(true),
+                }
+            }
+            Event::Http(h) => Sock {
+                local: h.exchange.local,
+                remote: h.exchange.remote,
+                local_server: h.exchange.role == Role::Server,
+                proto: "tcp",
+                connected: Some(true),
+            },
+            _ => return None,
+        })
+    }
+
+    /// The address and port of one end; IPv4-mapped IPv6 as IPv4.
+    fn end(&self, end: End) -> (IpAddr, u16) {
+        let (server, client) = if self.local_server {
+            (self.local, self.remote)
+        } else {
+            (self.remote, self.local)
+        };
+        let a = match end {
+            End::Server => server,
+            End::Client => client,
+            End::Local => self.local,
+            End::Remote => self.remote,
+        };
+        (a.ip().to_canonical(), a.port())
+    }
 }
 
 impl<'a> Ev<'a> {
@@ -77,6 +161,7 @@ impl<'a> Ev<'a> {
             cwd: OnceCell::new(),
             path: OnceCell::new(),
             path2: OnceCell::new(),
+            sock: Sock::of(ctx.event),
         };
         // The event's own fields win over the table, as in vigil-export's JSON.
         match ctx.event {
@@ -114,7 +199,24 @@ impl<'a> Ev<'a> {
                 ev.comm = Some(&x.comm);
                 ev.start_ns = Some(x.start_time_ns);
             }
-            Event::File(_) | Event::Syscall(_) => {}
+            // The table entry is the socket's owner; the event's comm names it when the table
+            // does not know the process.
+            Event::Conn(c) => {
+                if ev.comm.is_none() {
+                    ev.comm = Some(&c.comm);
+                }
+            }
+            Event::Udp(u) => {
+                if ev.comm.is_none() && !u.comm.is_empty() {
+                    ev.comm = Some(&u.comm);
+                }
+            }
+            Event::File(_)
+            | Event::Syscall(_)
+            | Event::Capture(_)
+            | Event::Dns(_)
+            | Event::Http(_)
+            | Event::Drop(_) => {}
         }
         ev
     }
@@ -181,10 +283,7 @@ impl<'a> Ev<'a> {
             Field::EvtDir => Some(Val::text("<")),
             Field::EvtTime => Some(Val::Int(h.time_ns as i64)),
             Field::EvtSource => Some(Val::text("syscall")),
-            Field::EvtRes => {
-                let r = result(event);
-                Some(Val::text(names::errno(r).unwrap_or("SUCCESS")))
-            }
+            Field::EvtRes => Some(Val::text(errno_name(result(event)).unwrap_or("SUCCESS"))),
             Field::EvtRawRes => Some(Val::Int(result(event))),
             Field::EvtFailed => Some(Val::Bool(result(event) < 0)),
             Field::EvtIsOpenRead => Some(Val::Bool(open_flags(event).is_some_and(|f| f & 3 != 1))),
@@ -248,18 +347,28 @@ impl<'a> Ev<'a> {
             Field::FdName => self.fd_name(),
             Field::FdDirectory => self.file_path().map(|p| Val::borrowed(dirname(p))),
             Field::FdFilename => self.file_path().map(|p| Val::borrowed(basename(p))),
-            Field::FdTypeChar => fd_type(event).map(|(c, _)| Val::text(c)),
-            Field::FdType => fd_type(event).map(|(_, t)| Val::text(t)),
+            Field::FdTypeChar => self.fd_type().map(|(c, _)| Val::text(c)),
+            Field::FdType => self.fd_type().map(|(_, t)| Val::text(t)),
             Field::FdNum => fd_num(event).map(|n| Val::Int(i64::from(n))),
-            Field::FdRip => dup_socket(event)
-                .filter(|s| s.family != 1)
-                .map(|s| Val::owned(ip_text(s.addr).into_bytes())),
-            Field::FdRport => dup_socket(event)
-                .filter(|s| s.family != 1)
-                .map(|s| Val::Int(s.port as i64)),
-            Field::FdSockFamily => {
-                dup_socket(event).map(|s| Val::text(if s.family == 1 { "unix" } else { "ip" }))
+            Field::FdIp(end) => self.end(*end).map(|(ip, _)| Val::Ip(ip)),
+            Field::FdPort(end) => self.end(*end).map(|(_, port)| Val::Int(i64::from(port))),
+            Field::FdIpName(end) => {
+                let (ip, _) = self.end(*end)?;
+                self.ctx.names.ip_name(&ip, h.time_ns).map(Val::text)
             }
+            Field::FdEither(kind) => self.either(*kind)[0].clone(),
+            Field::FdL4Proto => self.sock.map(|s| Val::text(s.proto)),
+            Field::FdConnected => self.sock.and_then(|s| s.connected).map(Val::Bool),
+            Field::FdNameChanged => self
+                .sock
+                .map(|_| Val::Bool(matches!(event, Event::Conn(c) if c.phase != ConnPhase::Close))),
+            Field::FdSockFamily => match self.sock {
+                Some(_) => Some(Val::text("ip")),
+                None => {
+                    dup_socket(event).map(|s| Val::text(if s.family == 1 { "unix" } else { "ip" }))
+                }
+            },
+            Field::Net(attr) => net_attr(event, *attr),
             Field::FsPathSource => match event {
                 Event::File(f) if f.op == VIGIL_FOP_SYMLINK => Some(Val::borrowed(&f.path)),
                 Event::File(f) if two_paths(f) => self.file_path().map(Val::borrowed),
@@ -280,15 +389,65 @@ impl<'a> Ev<'a> {
     }
 
     /// `fd.name`: the resolved path of a file event (for symlink the link, for rename/link the
-    /// source), `addr:port` of the socket behind a dup2/dup3.
-    fn fd_name(&self) -> Option<Val<'_>> {
+    /// source), `addr:port` of the socket behind a dup2/dup3, and `cip:cport->sip:sport` for a
+    /// network event, as Falco prints a socket (IPv6 without brackets).
+    pub(crate) fn fd_name(&self) -> Option<Val<'_>> {
         if let Some(p) = self.file_path() {
             return Some(Val::borrowed(p));
+        }
+        if let Some(s) = &self.sock {
+            let (cip, cport) = s.end(End::Client);
+            let (sip, sport) = s.end(End::Server);
+            return Some(Val::owned(
+                format!("{cip}:{cport}->{sip}:{sport}").into_bytes(),
+            ));
         }
         let s = dup_socket(self.ctx.event).filter(|s| s.family != 1)?;
         Some(Val::owned(
             format!("{}:{}", ip_text(s.addr), s.port).into_bytes(),
         ))
+    }
+
+    /// Address and port of one end of the event's socket. A dup2/dup3 of an IP socket knows
+    /// only its peer (the remote end).
+    fn end(&self, end: End) -> Option<(IpAddr, u16)> {
+        if let Some(s) = &self.sock {
+            return Some(s.end(end));
+        }
+        if end != End::Remote {
+            return None;
+        }
+        let s = dup_socket(self.ctx.event).filter(|s| s.family != 1)?;
+        Some((ip_of(s.addr)?, u16::try_from(s.port).ok()?))
+    }
+
+    /// The values of `fd.ip`/`fd.port`: the server's, then the client's (a dup2/dup3 socket:
+    /// its peer's only).
+    pub fn either(&self, kind: Either) -> [Option<Val<'static>>; 2] {
+        let val = |a: Option<(IpAddr, u16)>| {
+            a.map(|(ip, port)| match kind {
+                Either::Ip => Val::Ip(ip),
+                Either::Port => Val::Int(i64::from(port)),
+            })
+        };
+        if self.sock.is_some() {
+            [val(self.end(End::Server)), val(self.end(End::Client))]
+        } else {
+            [val(self.end(End::Remote)), None]
+        }
+    }
+
+    /// `fd.typechar` and `fd.type`.
+    fn fd_type(&self) -> Option<(&'static str, &'static str)> {
+        if let Some(s) = &self.sock {
+            // By the address, as libsinsp types a socket talking IPv4-mapped IPv6 as IPv4.
+            return Some(if s.end(End::Remote).0.is_ipv4() {
+                ("4", "ipv4")
+            } else {
+                ("6", "ipv6")
+            });
+        }
+        fd_type(self.ctx.event)
     }
 
     /// The resolved primary path of a file event, as vigil-export's `file.path`.
@@ -337,12 +496,75 @@ fn join(head: &[u8], args: &[Bytes]) -> Vec<u8> {
     out
 }
 
-/// The syscall result; exec, fork and exit events are successes.
+/// The syscall result; exec, fork and exit events are successes. A failed connect is
+/// `-errno` of the socket error (`ECONNREFUSED`, `ETIMEDOUT` ...), `-ECONNABORTED` when its
+/// owner closed it before it completed; other network events are successes.
 pub(crate) fn result(event: &Event) -> i64 {
     match event {
         Event::File(f) => f.result,
         Event::Syscall(s) => s.result,
-        Event::Exec(_) | Event::Fork(_) | Event::Exit(_) => 0,
+        Event::Conn(c) if c.phase == ConnPhase::ConnectFailed => match c.sk_err {
+            0 => -ECONNABORTED,
+            e => -i64::from(e),
+        },
+        Event::Exec(_)
+        | Event::Fork(_)
+        | Event::Exit(_)
+        | Event::Conn(_)
+        | Event::Capture(_)
+        | Event::Udp(_)
+        | Event::Dns(_)
+        | Event::Http(_)
+        | Event::Drop(_) => 0,
+    }
+}
+
+/// The errno name of a negative result (`names::errno`, plus the ones connects report that it
+/// lacks).
+fn errno_name(r: i64) -> Option<&'static str> {
+    match r {
+        r if r == -ECONNABORTED => Some("ECONNABORTED"),
+        r => names::errno(r),
+    }
+}
+
+/// Vigil's `net.*`, `dns.*`, `http.*` and `drop.*` fields, as the event's JSON has them.
+fn net_attr(event: &Event, attr: NetAttr) -> Option<Val<'_>> {
+    let int = |n: u64| Some(Val::Int(n as i64));
+    let role = |r: Role| {
+        Some(Val::text(match r {
+            Role::Client => "client",
+            Role::Server => "server",
+        }))
+    };
+    let closed = |c: &vigil_events::Conn| c.phase == ConnPhase::Close;
+    match (attr, event) {
+        (NetAttr::BytesSent, Event::Conn(c)) if closed(c) => int(c.bytes_sent),
+        (NetAttr::BytesSent, Event::Udp(u)) => int(u.bytes_sent),
+        (NetAttr::BytesReceived, Event::Conn(c)) if closed(c) => int(c.bytes_received),
+        (NetAttr::BytesReceived, Event::Udp(u)) => int(u.bytes_received),
+        (NetAttr::Retransmits, Event::Conn(c)) if closed(c) => int(u64::from(c.retransmits)),
+        (NetAttr::ConnectLatencyUs, Event::Conn(c)) => {
+            c.connect_latency_ns.and_then(|n| int(n / 1000))
+        }
+        (NetAttr::Role, Event::Conn(c)) => role(c.role),
+        (NetAttr::Role, Event::Dns(d)) => role(d.exchange.role),
+        (NetAttr::Role, Event::Http(h)) => role(h.exchange.role),
+        (NetAttr::DnsQuery, Event::Dns(d)) => Some(Val::text(&d.exchange.query)),
+        (NetAttr::DnsType, Event::Dns(d)) => {
+            let t = d.exchange.qtype;
+            Some(Val::Named(i64::from(t), dns::type_name(t)))
+        }
+        (NetAttr::DnsRcode, Event::Dns(d)) => d
+            .exchange
+            .rcode
+            .map(|r| Val::Named(i64::from(r), dns::rcode_name(r))),
+        (NetAttr::HttpMethod, Event::Http(h)) => Some(Val::text(&h.exchange.method)),
+        (NetAttr::HttpPath, Event::Http(h)) => Some(Val::text(&h.exchange.path)),
+        (NetAttr::HttpStatus, Event::Http(h)) => h.exchange.status.map(|s| Val::Int(i64::from(s))),
+        (NetAttr::DropReason, Event::Drop(d)) => Some(Val::text(&d.reason)),
+        (NetAttr::DropCount, Event::Drop(d)) => int(d.count),
+        _ => None,
     }
 }
 
@@ -354,10 +576,12 @@ fn open_flags(event: &Event) -> Option<u32> {
     }
 }
 
-/// Writable access, or a flag that changes the file (create, truncate, append, tmpfile): the
-/// same test as the kernel-side filter, so "written" means one thing across Vigil.
+/// Writable access, or a flag that changes the file (`O_CREAT`, `O_TRUNC`, `O_APPEND`,
+/// `__O_TMPFILE`): the same test as the kernel-side filter, so "written" means one thing across
+/// Vigil. `O_TMPFILE` is `__O_TMPFILE | O_DIRECTORY`: only the first bit counts, or every
+/// `O_DIRECTORY` open would be a write.
 fn opens_for_write(flags: u32) -> bool {
-    flags & 3 != 0 || flags & (0o100 | 0o1000 | 0o2000 | 0o20200000) != 0
+    flags & 3 != 0 || flags & (0o100 | 0o1000 | 0o2000 | 0o20000000) != 0
 }
 
 pub(crate) fn two_paths(f: &File) -> bool {
@@ -433,6 +657,16 @@ pub(crate) fn dup_socket(event: &Event) -> Option<DupSocket<'_>> {
     }
 }
 
+/// A raw IPv4 (4 bytes) or IPv6 (16 bytes) address; IPv4-mapped IPv6 as IPv4.
+fn ip_of(b: &[u8]) -> Option<IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        return Some(IpAddr::from(a));
+    }
+    <[u8; 16]>::try_from(b)
+        .ok()
+        .map(|a| IpAddr::from(a).to_canonical())
+}
+
 /// A raw IPv4 (4 bytes) or IPv6 (16 bytes) address as text, as vigil-export shows it.
 pub(crate) fn ip_text(b: &[u8]) -> String {
     if let Ok(a) = <[u8; 4]>::try_from(b) {
@@ -470,6 +704,8 @@ mod tests {
             b"bash -c id"
         );
         assert!(opens_for_write(0o1101) && opens_for_write(0o100) && !opens_for_write(0));
+        // O_TMPFILE writes; O_DIRECTORY alone (a read of a directory) does not.
+        assert!(opens_for_write(0o20200000) && !opens_for_write(0o200000));
         assert_eq!(ip_text(&[10, 0, 0, 1]), "10.0.0.1");
     }
 }

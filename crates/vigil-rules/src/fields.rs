@@ -31,6 +31,43 @@ pub(crate) enum ProcAttr {
     Exeline,
 }
 
+/// Which end of a connection an address field reads. Server and client follow the roles
+/// (a `connect` is the client, an `accept` the server); local and remote are this socket's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Server,
+    Client,
+    Local,
+    Remote,
+}
+
+/// Fields that match when either end does (`fd.ip`, `fd.port`, `fd.net`): Falco's filter-only
+/// fields. `!=` holds only when neither end is equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Either {
+    /// `fd.ip` and `fd.net`.
+    Ip,
+    Port,
+}
+
+/// Vigil's fields of network events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NetAttr {
+    BytesSent,
+    BytesReceived,
+    Retransmits,
+    ConnectLatencyUs,
+    Role,
+    DnsQuery,
+    DnsType,
+    DnsRcode,
+    HttpMethod,
+    HttpPath,
+    HttpStatus,
+    DropReason,
+    DropCount,
+}
+
 /// A resolved field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -74,9 +111,21 @@ pub(crate) enum Field {
     FdTypeChar,
     FdType,
     FdNum,
-    FdRip,
-    FdRport,
+    /// `fd.sip`, `fd.cip`, `fd.lip`, `fd.rip` and the `*net` forms (the address, compared with
+    /// networks).
+    FdIp(End),
+    /// `fd.sport`, `fd.cport`, `fd.lport`, `fd.rport`.
+    FdPort(End),
+    /// `fd.sip.name` ...: the DNS name learned for the address.
+    FdIpName(End),
+    /// `fd.ip`, `fd.net`, `fd.port`: multi-valued (server, then client).
+    FdEither(Either),
+    FdL4Proto,
+    FdConnected,
+    /// True on the events that name a socket (connect, accept).
+    FdNameChanged,
     FdSockFamily,
+    Net(NetAttr),
     /// `fs.path.source`: rename/link source, symlink target.
     FsPathSource,
     /// `fs.path.target`: rename/link destination, the symlink itself.
@@ -233,9 +282,37 @@ pub(crate) fn resolve(name: &str, arg: Option<&str>) -> Result<Field, FieldError
         "fd.typechar" => Field::FdTypeChar,
         "fd.type" => Field::FdType,
         "fd.num" => Field::FdNum,
-        "fd.rip" => Field::FdRip,
-        "fd.rport" => Field::FdRport,
+        "fd.sip" | "fd.snet" => Field::FdIp(End::Server),
+        "fd.cip" | "fd.cnet" => Field::FdIp(End::Client),
+        "fd.lip" | "fd.lnet" => Field::FdIp(End::Local),
+        "fd.rip" | "fd.rnet" => Field::FdIp(End::Remote),
+        "fd.sport" => Field::FdPort(End::Server),
+        "fd.cport" => Field::FdPort(End::Client),
+        "fd.lport" => Field::FdPort(End::Local),
+        "fd.rport" => Field::FdPort(End::Remote),
+        "fd.sip.name" => Field::FdIpName(End::Server),
+        "fd.cip.name" => Field::FdIpName(End::Client),
+        "fd.lip.name" => Field::FdIpName(End::Local),
+        "fd.rip.name" => Field::FdIpName(End::Remote),
+        "fd.ip" | "fd.net" => Field::FdEither(Either::Ip),
+        "fd.port" => Field::FdEither(Either::Port),
+        "fd.l4proto" => Field::FdL4Proto,
+        "fd.connected" => Field::FdConnected,
+        "fd.name_changed" => Field::FdNameChanged,
         "fd.sockfamily" => Field::FdSockFamily,
+        "net.bytes_sent" => Field::Net(NetAttr::BytesSent),
+        "net.bytes_received" => Field::Net(NetAttr::BytesReceived),
+        "net.retransmits" => Field::Net(NetAttr::Retransmits),
+        "net.connect_latency_us" => Field::Net(NetAttr::ConnectLatencyUs),
+        "net.role" => Field::Net(NetAttr::Role),
+        "dns.query" => Field::Net(NetAttr::DnsQuery),
+        "dns.type" => Field::Net(NetAttr::DnsType),
+        "dns.rcode" => Field::Net(NetAttr::DnsRcode),
+        "http.method" => Field::Net(NetAttr::HttpMethod),
+        "http.path" => Field::Net(NetAttr::HttpPath),
+        "http.status" => Field::Net(NetAttr::HttpStatus),
+        "drop.reason" => Field::Net(NetAttr::DropReason),
+        "drop.count" => Field::Net(NetAttr::DropCount),
         "fs.path.source" => Field::FsPathSource,
         "fs.path.target" => Field::FsPathTarget,
         "fs.path.nameraw" => Field::FsPathNameRaw,
@@ -346,13 +423,46 @@ pub fn supported_fields() -> &'static [&'static str] {
         "fd.typechar",
         "fd.type",
         "fd.num",
+        "fd.sip",
+        "fd.cip",
+        "fd.lip",
         "fd.rip",
+        "fd.sport",
+        "fd.cport",
+        "fd.lport",
         "fd.rport",
+        "fd.snet",
+        "fd.cnet",
+        "fd.lnet",
+        "fd.rnet",
+        "fd.sip.name",
+        "fd.cip.name",
+        "fd.lip.name",
+        "fd.rip.name",
+        "fd.ip",
+        "fd.net",
+        "fd.port",
+        "fd.l4proto",
+        "fd.connected",
+        "fd.name_changed",
         "fd.sockfamily",
         "fs.path.name",
         "fs.path.nameraw",
         "fs.path.source",
         "fs.path.target",
+        "net.bytes_sent",
+        "net.bytes_received",
+        "net.retransmits",
+        "net.connect_latency_us",
+        "net.role",
+        "dns.query",
+        "dns.type",
+        "dns.rcode",
+        "http.method",
+        "http.path",
+        "http.status",
+        "drop.reason",
+        "drop.count",
     ]
 }
 
@@ -393,9 +503,19 @@ mod tests {
         ));
         assert_eq!(resolve("container.id", None), Ok(Field::Missing));
         assert_eq!(resolve("k8s.pod.label", Some("app")), Ok(Field::Missing));
+        assert_eq!(resolve("fd.sip", None), Ok(Field::FdIp(End::Server)));
+        assert_eq!(resolve("fd.snet", None), Ok(Field::FdIp(End::Server)));
         assert_eq!(
-            resolve("fd.sip", None).unwrap_err().to_string(),
-            "field fd.sip is not supported yet"
+            resolve("fd.rip.name", None),
+            Ok(Field::FdIpName(End::Remote))
+        );
+        assert_eq!(
+            resolve("fd.sproto", None).unwrap_err().to_string(),
+            "field fd.sproto is not supported yet"
+        );
+        assert_eq!(
+            resolve("dns.answers", None).unwrap_err().to_string(),
+            "unknown field dns.answers"
         );
         assert_eq!(
             resolve("foo.bar", None).unwrap_err().to_string(),

@@ -52,7 +52,17 @@ impl TypeSet {
 /// depends on the type alone), which is what makes negating it sound.
 pub(crate) fn possible(node: &Node) -> (TypeSet, bool) {
     match node {
-        Node::Types { names, .. } => (TypeSet::Only(names.iter().cloned().collect()), true),
+        // Aliases (`accept4`) stand for the name Vigil produces, so that `accept` and `accept4`
+        // are one type here as in the masks.
+        Node::Types { names, .. } => (
+            TypeSet::Only(
+                names
+                    .iter()
+                    .map(|n| evtype::canonical(n).to_string())
+                    .collect(),
+            ),
+            true,
+        ),
         Node::And(kids) => kids.iter().fold((TypeSet::all(), true), |(s, e), k| {
             let (ks, ke) = possible(k);
             (s.and(ks), e && ke)
@@ -93,7 +103,7 @@ pub(crate) fn place(node: &Node, observable: &HashSet<String>) -> Placement {
         TypeSet::Only(names) => {
             let (seen, unseen): (Vec<&String>, Vec<&String>) = names
                 .iter()
-                .partition(|n| observable.contains(*n) && evtype::id_of(n).is_some());
+                .partition(|n| evtype::observed(n, observable) && evtype::id_of(n).is_some());
             let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
             let what = if unseen.len() == 1 {
                 "evt.type"
@@ -162,19 +172,37 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let p = place(&types(&["connect"]), &all);
+        let p = place(&types(&["sendto"]), &all);
         assert_eq!(
             p,
-            Placement::Disabled("evt.type connect is not observed by this node's sensors".into())
+            Placement::Disabled("evt.type sendto is not observed by this node's sensors".into())
         );
-        let Placement::Ids(ids, Some(w)) = place(&types(&["connect", "execve"]), &all) else {
+        let Placement::Ids(ids, Some(w)) = place(&types(&["sendto", "execve"]), &all) else {
             panic!()
         };
         assert_eq!(ids, [0]);
         assert!(
-            w.contains("connect") && w.contains("runs on execve only"),
+            w.contains("sendto") && w.contains("runs on execve only"),
             "{w}"
         );
+        // Without the network sensor, `connect` is not observed.
+        let no_net: HashSet<String> = all
+            .iter()
+            .filter(|n| !["connect", "accept", "close"].contains(&n.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            place(&types(&["connect"]), &no_net),
+            Placement::Disabled("evt.type connect is not observed by this node's sensors".into())
+        );
+        // An alias is one type with what it stands for: indexed once.
+        let accept = evtype::id_of("accept").unwrap();
+        assert_eq!(
+            place(&types(&["accept", "accept4"]), &all),
+            Placement::Ids(vec![accept], None)
+        );
+        let and = Node::And(Box::new([types(&["accept"]), types(&["accept4"])]));
+        assert_eq!(place(&and, &all), Placement::Ids(vec![accept], None));
         let Placement::Ids(ids, None) = place(&Node::Not(Box::new(types(&["execve"]))), &all)
         else {
             panic!()

@@ -8,6 +8,10 @@
 //! Falco fields map onto Vigil's events as `vigil-export` presents them (see
 //! [`supported_fields`]). A rule that needs something Vigil cannot provide loads disabled, with
 //! the reason in [`RuleInfo::disabled_reason`], so that upstream rule files load as a whole.
+//!
+//! A rule with Vigil's `action:` key is enforced in the kernel instead: its condition is
+//! lowered into an [`enforce::Plan`] ([`RuleSet::enforcement`]), or the load fails with the part
+//! that the kernel cannot check.
 
 mod args;
 mod collect;
@@ -15,6 +19,7 @@ mod compile;
 mod condition;
 mod context;
 mod document;
+pub mod enforce;
 mod error;
 mod eval;
 mod evtype;
@@ -23,6 +28,7 @@ mod extract;
 mod fields;
 mod glob;
 mod index;
+mod lower;
 mod matcher;
 mod output;
 mod priority;
@@ -32,6 +38,7 @@ mod value;
 
 pub use condition::SyntaxError;
 pub use context::{EvalContext, NameLookup, NoNames};
+pub use enforce::{Action, Hook, Mode, Net, PathMatch, Plan, L4};
 pub use error::{Diagnostic, ErrorKind, ExceptionProblem, LoadError};
 pub use evtype::all_event_types;
 pub use fields::{missing_fields, supported_fields};

@@ -4,12 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
 
 use memchr::memmem;
 
 use crate::condition::ast::Op;
 use crate::glob::Glob;
-use crate::value::{parse_int, Val};
+use crate::value::{parse_int, parse_ip, Net, Val};
 
 /// FNV-1a: set keys are short strings from the rules file, looked up once per check; SipHash's
 /// flooding resistance buys nothing there and costs a third of a lookup.
@@ -43,6 +44,8 @@ pub(crate) struct Lit {
     bytes: Box<[u8]>,
     int: Option<i64>,
     boolean: Option<bool>,
+    ip: Option<IpAddr>,
+    net: Option<Net>,
 }
 
 impl Lit {
@@ -58,6 +61,8 @@ impl Lit {
             bytes: b.into(),
             int: parse_int(b),
             boolean,
+            ip: parse_ip(b),
+            net: Net::parse(b),
         }
     }
 
@@ -67,6 +72,7 @@ impl Lit {
             Val::Int(i) => self.int == Some(*i),
             Val::Bool(b) => self.boolean == Some(*b),
             Val::Named(n, t) => *t.as_bytes() == *self.bytes || self.int == Some(*n),
+            Val::Ip(ip) => self.ip == Some(*ip) || self.net.is_some_and(|n| n.contains(ip)),
         }
     }
 
@@ -76,6 +82,7 @@ impl Lit {
                 (Some(l), Some(r)) => Some(r.cmp(&l)),
                 _ => Some((**b).cmp(&*self.bytes)),
             },
+            Val::Ip(ip) => Some(ip.cmp(&self.ip?)),
             other => Some(other.as_int()?.cmp(&self.int?)),
         }
     }
@@ -86,6 +93,8 @@ impl Lit {
 pub(crate) struct Set {
     strs: FastSet<Box<[u8]>>,
     ints: FastSet<i64>,
+    ips: FastSet<IpAddr>,
+    nets: Vec<Net>,
 }
 
 impl Set {
@@ -94,6 +103,12 @@ impl Set {
         for it in items {
             if let Some(i) = parse_int(it) {
                 s.ints.insert(i);
+            }
+            if let Some(ip) = parse_ip(it) {
+                s.ips.insert(ip);
+            }
+            if let Some(n) = Net::parse(it) {
+                s.nets.push(n);
             }
             s.strs.insert(it.into());
         }
@@ -108,6 +123,7 @@ impl Set {
                 .strs
                 .contains(if *b { &b"true"[..] } else { &b"false"[..] }),
             Val::Named(n, t) => self.ints.contains(n) || self.strs.contains(t.as_bytes()),
+            Val::Ip(ip) => self.ips.contains(ip) || self.nets.iter().any(|n| n.contains(ip)),
         }
     }
 }
@@ -288,6 +304,7 @@ pub(crate) fn compare_values(op: Op, l: &Val<'_>, r: &Val<'_>) -> bool {
     let ord = match (l, r) {
         (Val::Str(a), Val::Str(b)) => Some(a.cmp(b)),
         (Val::Bool(a), Val::Bool(b)) => Some(a.cmp(b)),
+        (Val::Ip(a), Val::Ip(b)) => Some(a.cmp(b)),
         _ => match (l.as_int(), r.as_int()) {
             (Some(a), Some(b)) => Some(a.cmp(&b)),
             _ => Some(l.bytes().cmp(&r.bytes())),
@@ -340,6 +357,28 @@ mod tests {
             .matches(&Val::Bool(true)));
         let set = Matcher::list(Op::In, [&b"a"[..], b"2"]).unwrap();
         assert!(set.matches(&s("a")) && set.matches(&Val::Int(2)) && !set.matches(&s("b")));
+    }
+
+    #[test]
+    fn ips_compare_as_addresses_and_networks() {
+        let ip = |t: &str| Val::Ip(t.parse().unwrap());
+        let m = |op, rhs: &str, v: &Val<'_>| Matcher::value(op, rhs.as_bytes()).unwrap().matches(v);
+        assert!(m(Op::Eq, "10.0.0.1", &ip("10.0.0.1")));
+        assert!(m(Op::Eq, "::ffff:10.0.0.1", &ip("10.0.0.1")));
+        assert!(m(Op::Eq, "0:0:0:0:0:0:0:1", &ip("::1")));
+        assert!(!m(Op::Eq, "10.0.0.2", &ip("10.0.0.1")));
+        assert!(m(Op::Ne, "10.0.0.2", &ip("10.0.0.1")));
+        assert!(m(Op::Eq, "10.0.0.0/8", &ip("10.0.0.1")));
+        assert!(!m(Op::Eq, "10.0.0.0/8", &ip("::1")));
+        assert!(m(Op::StartsWith, "10.", &ip("10.0.0.1")));
+        assert!(m(Op::Gt, "10.0.0.1", &ip("10.0.0.2")));
+        assert!(!m(Op::Gt, "x", &ip("10.0.0.2")));
+        let set = Matcher::list(Op::In, [&b"192.168.0.0/16"[..], b"::1", b"nope"]).unwrap();
+        assert!(set.matches(&ip("192.168.7.7")));
+        assert!(set.matches(&ip("::1")));
+        assert!(!set.matches(&ip("10.0.0.1")));
+        assert!(compare_values(Op::Eq, &ip("::1"), &ip("::1")));
+        assert!(compare_values(Op::Lt, &ip("10.0.0.1"), &ip("10.0.0.2")));
     }
 
     #[test]

@@ -37,6 +37,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the service map (who talks to whom) of a running agent started with `--api`.
+    Map {
+        /// The agent's API address (`vigil run --api ADDR`).
+        #[arg(long, value_name = "ADDR")]
+        api: SocketAddr,
+        /// Print the map as JSON (as served at /api/v1/map).
+        #[arg(long, conflicts_with = "dot")]
+        json: bool,
+        /// Print the map in Graphviz DOT.
+        #[arg(long)]
+        dot: bool,
+    },
     /// Print the version and the BPF ABI version.
     Version,
 }
@@ -67,14 +79,14 @@ pub struct RunArgs {
     /// Where to write events as JSON lines: `stdout` or `file:PATH` (repeatable).
     #[arg(long = "output", value_name = "TARGET", default_value = "stdout")]
     pub outputs: Vec<Target>,
-    /// Event kinds to write: a comma list (exec,fork,exit,file,syscall), `all`, or `none`
-    /// (alerts only).
+    /// Event kinds to write: a comma list (exec,fork,exit,file,syscall,connection,udp,dns,
+    /// http,drop), `all`, or `none` (alerts only).
     #[arg(long, value_name = "KINDS", default_value = "all", value_parser = parse_kinds)]
     pub events: KindSet,
     /// YAML configuration file (see docs/config.md).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Serve the HTTP API (/healthz, /readyz) on this address, e.g. 127.0.0.1:9090.
+    /// Serve the HTTP API (/healthz, /readyz, /api/v1/map) on this address, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
     /// Rule files (Falco syntax), repeatable; replaces the built-in default ruleset.
@@ -97,19 +109,28 @@ impl KindSet {
 
 fn parse_kinds(s: &str) -> Result<KindSet, String> {
     match s {
-        "all" => return Ok(KindSet(Kind::ALL.to_vec())),
+        "all" => {
+            let all = Kind::ALL.iter().copied().filter(|k| k.writable());
+            return Ok(KindSet(all.collect()));
+        }
         "none" => return Ok(KindSet(Vec::new())),
         _ => {}
     }
     let mut kinds = Vec::new();
     for name in s.split(',').map(str::trim) {
-        let k = Kind::from_name(name).ok_or_else(|| {
-            let known: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!(
-                "unknown event kind `{name}` (known: {}, or `all`)",
-                known.join(", ")
-            )
-        })?;
+        let k = Kind::from_name(name)
+            .filter(|k| k.writable())
+            .ok_or_else(|| {
+                let known: Vec<_> = Kind::ALL
+                    .iter()
+                    .filter(|k| k.writable())
+                    .map(|k| k.name())
+                    .collect();
+                format!(
+                    "unknown event kind `{name}` (known: {}, or `all`)",
+                    known.join(", ")
+                )
+            })?;
         if !kinds.contains(&k) {
             kinds.push(k);
         }
@@ -127,7 +148,8 @@ mod tests {
             parse_kinds("exec, exit").unwrap().0,
             vec![Kind::Exec, Kind::Exit]
         );
-        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len());
+        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len() - 1);
+        assert!(parse_kinds("capture").is_err());
         assert!(parse_kinds("exec,bogus").unwrap_err().contains("bogus"));
     }
 

@@ -19,6 +19,35 @@ struct RawConfig {
     threads: Option<bool>,
     file: Option<RawFileConfig>,
     syscalls: Option<bool>,
+    network: Option<RawNetworkConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetworkConfig {
+    enabled: Option<bool>,
+    capture_bytes: Option<u32>,
+    flow_interval_secs: Option<u64>,
+}
+
+/// The network sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    pub enabled: bool,
+    /// Payload bytes captured per DNS/HTTP message (0: no DNS/HTTP events).
+    pub capture_bytes: u32,
+    /// How often UDP flows and packet drops are read from the kernel and reported.
+    pub flow_interval_secs: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            capture_bytes: vigil_abi::VIGIL_CAPTURE_MAX,
+            flow_interval_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +122,7 @@ pub struct Config {
     pub file: FileConfig,
     /// Load the security-syscall sensor.
     pub syscalls: bool,
+    pub network: NetworkConfig,
 }
 
 impl Default for Config {
@@ -108,6 +138,7 @@ impl Default for Config {
             threads: false,
             file: FileConfig::default(),
             syscalls: true,
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -142,7 +173,30 @@ impl Config {
             threads: raw.threads.unwrap_or(d.threads),
             file: file_config(raw.file.unwrap_or_default(), d.file)?,
             syscalls: raw.syscalls.unwrap_or(d.syscalls),
+            network: {
+                let n = raw.network.unwrap_or_default();
+                NetworkConfig {
+                    enabled: n.enabled.unwrap_or(d.network.enabled),
+                    capture_bytes: n.capture_bytes.unwrap_or(d.network.capture_bytes),
+                    flow_interval_secs: n
+                        .flow_interval_secs
+                        .unwrap_or(d.network.flow_interval_secs),
+                }
+            },
         };
+        if c.network.capture_bytes > vigil_abi::VIGIL_CAPTURE_MAX {
+            bail!(
+                "network.capture_bytes: {} is above {}",
+                c.network.capture_bytes,
+                vigil_abi::VIGIL_CAPTURE_MAX
+            );
+        }
+        if !(1..=3600).contains(&c.network.flow_interval_secs) {
+            bail!(
+                "network.flow_interval_secs: {} is outside 1..=3600",
+                c.network.flow_interval_secs
+            );
+        }
         if c.args_max == 0 || c.args_max > vigil_abi::VIGIL_ARGS_MAX {
             bail!(
                 "args_max: {} is outside 1..={}",
@@ -247,5 +301,19 @@ mod tests {
                 .contains("ringbuf_bytes")
         );
         assert!(format!("{:#}", Config::parse("args_max: 0").unwrap_err()).contains("args_max"));
+        let e = format!(
+            "{:#}",
+            Config::parse("network:\n  capture_bytes: 9999\n").unwrap_err()
+        );
+        assert!(e.contains("network.capture_bytes"), "{e}");
+    }
+
+    #[test]
+    fn network_section() {
+        let c = Config::parse("network:\n  enabled: false\n  flow_interval_secs: 1\n").unwrap();
+        assert!(!c.network.enabled);
+        assert_eq!(c.network.flow_interval_secs, 1);
+        assert_eq!(c.network.capture_bytes, 512);
+        assert!(Config::parse("network:\n  capture: 1\n").is_err());
     }
 }

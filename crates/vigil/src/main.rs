@@ -2,6 +2,8 @@
 
 mod cli;
 mod config;
+mod map_cmd;
+mod network;
 mod pipeline;
 mod probe_cmd;
 mod record;
@@ -35,6 +37,7 @@ fn main() -> std::process::ExitCode {
             record: Some(out),
         }),
         cli::Command::Rules(cmd) => rules_cmd::rules(cmd),
+        cli::Command::Map { api, json, dot } => map_cmd::map(api, json, dot),
         cli::Command::Version => {
             println!(
                 "vigil {} (BPF ABI {})",

@@ -10,8 +10,9 @@ use vigil_export::sink::{Lost, Sink};
 use vigil_rules::{Alert, EvalContext, RuleSet};
 
 use crate::cli::KindSet;
+use crate::network::{boot_ns, Network};
 use crate::record::Recorder;
-use crate::rules::Names;
+use crate::rules::{EvalNames, Names};
 use crate::stats::{index, UserStats, ALERT_INDEX};
 
 /// The user-space half of the event path. Owned by the reader thread; no locks.
@@ -31,8 +32,11 @@ pub struct Pipeline {
     /// Rules evaluated on every event (alerts go to every output); `None`: no rules.
     pub rules: Option<RuleSet>,
     pub names: Names,
+    /// Network state: DNS/HTTP correlation, names, the service map.
+    pub net: Network,
     alerts: Vec<Alert>,
     line: Vec<u8>,
+    derived: Vec<Event>,
 }
 
 impl Pipeline {
@@ -55,8 +59,10 @@ impl Pipeline {
             path_filter: PathFilter::default(),
             rules: None,
             names: Names(UserDb::default()),
+            net: Network::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),
+            derived: Vec::new(),
         }
     }
 
@@ -67,7 +73,7 @@ impl Pipeline {
                 self.recorder = None;
             }
         }
-        let event = match decode(rec) {
+        let mut event = match decode(rec) {
             Ok(e) => e,
             Err(e) => {
                 self.stats.decode_errors += 1;
@@ -80,6 +86,17 @@ impl Pipeline {
         let kind = event.header().kind;
         let i = index(kind);
         self.stats.received[i] += 1;
+        match &mut event {
+            Event::Capture(cap) => {
+                let mut derived = std::mem::take(&mut self.derived);
+                self.net.capture(cap, &mut derived);
+                self.inject(&mut derived);
+                self.derived = derived;
+                return;
+            }
+            Event::Conn(c) => self.net.conn(c, &self.table),
+            _ => {}
+        }
         if let Event::File(f) = &event {
             if f.unfiltered && !self.path_filter.reports(f) {
                 self.stats.filtered_user[i] += 1;
@@ -103,6 +120,42 @@ impl Pipeline {
         }
     }
 
+    /// Writes events made in user space (DNS, HTTP, UDP flows, drops), emptying `events`.
+    pub fn inject(&mut self, events: &mut Vec<Event>) {
+        for event in events.drain(..) {
+            let i = index(event.header().kind);
+            self.stats.received[i] += 1;
+            let selected = self.kinds.contains(event.header().kind);
+            if !selected {
+                self.stats.filtered_output[i] += 1;
+            }
+            if selected || self.rules.is_some() {
+                self.emit(&event, i, selected);
+            }
+        }
+    }
+
+    /// Periodic network work: time-outs of unanswered queries and requests, map expiry.
+    pub fn tick(&mut self) {
+        let mut derived = std::mem::take(&mut self.derived);
+        self.net.tick(boot_ns(), &mut derived);
+        self.inject(&mut derived);
+        self.derived = derived;
+    }
+
+    /// Reports what the kernel counted in its maps since the last call.
+    pub fn kernel_maps(
+        &mut self,
+        flows: Vec<(vigil_abi::FlowKey, vigil_abi::FlowValue)>,
+        drops: Vec<(vigil_abi::DropKey, u64)>,
+    ) {
+        let mut derived = std::mem::take(&mut self.derived);
+        self.net.flows(flows, &mut derived);
+        self.net.drops(drops, boot_ns(), &mut derived);
+        self.inject(&mut derived);
+        self.derived = derived;
+    }
+
     /// Writes the event's line (if its kind is selected) and the alerts it raises.
     fn emit(&mut self, event: &Event, i: usize, write_event: bool) {
         let h = event.header();
@@ -111,15 +164,19 @@ impl Pipeline {
             Event::Exec(e) => e.ppid,
             Event::Fork(f) => f.parent_tgid,
             Event::Exit(x) => x.ppid,
-            Event::File(_) | Event::Syscall(_) => 0,
+            _ => 0,
         };
         // Ancestry follows the lineage the table kept, not the reaper an orphan now has.
         let lineage = proc.map_or(kernel_ppid, |p| p.ppid);
         let ancestry = self.table.ancestry(lineage, self.ancestry_depth);
+        let now = boot_ns();
+        let net = &self.net;
+        let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
             id: self.stats.received.iter().sum(),
+            ip_names: &ip_names,
         };
         if write_event {
             self.line.clear();
@@ -132,11 +189,15 @@ impl Pipeline {
         }
         let Some(rules) = &self.rules else { return };
         self.alerts.clear();
+        let names = EvalNames {
+            users: &self.names,
+            ips: &self.net.names,
+        };
         let eval = EvalContext {
             event,
             proc,
             ancestry: &ancestry,
-            names: &self.names,
+            names: &names,
         };
         rules.evaluate(&eval, &mut self.alerts);
         for alert in &self.alerts {

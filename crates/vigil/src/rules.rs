@@ -74,11 +74,24 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<RuleFile>> {
         .collect()
 }
 
-/// `evt.type` names the loaded programs can produce.
-pub fn observable(reports: &[SensorReport]) -> HashSet<String> {
+/// `evt.type` names the loaded programs can produce; `capture`: DNS/HTTP payloads are captured.
+pub fn observable(reports: &[SensorReport], capture: bool) -> HashSet<String> {
     let mut out = HashSet::new();
     for r in reports {
         for p in &r.programs {
+            let names: &[&str] = match p.as_str() {
+                "vigil_tcp_state" => &["connect"],
+                "vigil_tcp_destroy" => &["close"],
+                "vigil_accept" | "vigil_accept4" => &["accept"],
+                "vigil_skb_egress" | "vigil_skb_ingress" if capture => &["udp_flow", "dns", "http"],
+                "vigil_skb_egress" | "vigil_skb_ingress" => &["udp_flow"],
+                "vigil_kfree_skb" => &["packet_drop"],
+                _ => &[],
+            };
+            if !names.is_empty() {
+                out.extend(names.iter().map(|n| n.to_string()));
+                continue;
+            }
             let name = match p.as_str() {
                 "vigil_exec" => "execve",
                 "vigil_fork" => "clone",
@@ -97,6 +110,27 @@ pub fn observable(reports: &[SensorReport]) -> HashSet<String> {
         }
     }
     out
+}
+
+/// Names for one rule evaluation: users and groups from the host's files, IPs from DNS answers.
+#[derive(Debug)]
+pub struct EvalNames<'a> {
+    pub users: &'a Names,
+    pub ips: &'a vigil_net::names::NameCache,
+}
+
+impl NameLookup for EvalNames<'_> {
+    fn user(&self, uid: u32) -> Option<&str> {
+        self.users.user(uid)
+    }
+
+    fn group(&self, gid: u32) -> Option<&str> {
+        self.users.group(gid)
+    }
+
+    fn ip_name(&self, ip: &std::net::IpAddr, time_ns: u64) -> Option<&str> {
+        self.ips.lookup(ip, time_ns)
+    }
 }
 
 /// User and group names for rules, from the host's files.

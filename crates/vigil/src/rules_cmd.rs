@@ -29,7 +29,7 @@ fn observable() -> std::collections::HashSet<String> {
     let sensors = vigil_bpf::Sensors::load(&vigil_bpf::SensorConfig::default());
     vigil_bpf::restore_libbpf(previous);
     match sensors {
-        Ok(s) => crate::rules::observable(s.reports()),
+        Ok(s) => crate::rules::observable(s.reports(), true),
         Err(e) => {
             eprintln!("vigil: note: sensors could not be loaded ({e}); assuming every event type is observable");
             vigil_rules::all_event_types()
@@ -140,6 +140,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
             host: &host,
             clock: &clock,
             id,
+            ip_names: &|_| None,
         };
         for a in &alerts {
             line.clear();

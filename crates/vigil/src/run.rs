@@ -34,12 +34,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         .iter()
         .map(|t| Sink::open(t).with_context(|| format!("opening output {t}")))
         .collect::<Result<Vec<_>>>()?;
-    let health = Arc::new(Health::default());
-    if let Some(addr) = args.api {
-        let bound = api::spawn(addr, health.clone())
-            .with_context(|| format!("serving the API on {addr}"))?;
-        tracing::info!("api listening on http://{bound}");
-    }
 
     vigil_bpf::route_libbpf_logs();
     for m in vigil_bpf::mounts::ensure() {
@@ -55,6 +49,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         ringbuf_bytes: cfg.ringbuf_bytes,
         file: cfg.file.enabled,
         syscalls: cfg.syscalls,
+        network: cfg.network.enabled,
+        capture_bytes: cfg.network.capture_bytes,
     };
     let mut sensor = Sensors::load(&sensor_cfg)?;
     sensor
@@ -65,6 +61,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
         .context("writing the path filter")?;
     sensor.attach()?;
+    // Listening after attach lets the network sensor recognise the API's sockets as the
+    // agent's own (and not report them).
+    let health = Arc::new(Health::default());
+    if let Some(addr) = args.api {
+        let bound = api::spawn(addr, health.clone())
+            .with_context(|| format!("serving the API on {addr}"))?;
+        tracing::info!("api listening on http://{bound}");
+    }
     for r in sensor.reports() {
         for u in &r.unavailable {
             tracing::warn!(sensor = r.name, "unavailable on this kernel: {u}");
@@ -93,7 +97,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     pipeline.recorder = recorder;
     // Rules: a bad file at start is fatal (nothing to fall back to); later, on reload, the
     // previous rules stay.
-    let mut rule_source = RuleSource::new(args.rules.clone(), rules::observable(sensor.reports()));
+    let mut rule_source = RuleSource::new(
+        args.rules.clone(),
+        rules::observable(sensor.reports(), cfg.network.capture_bytes > 0),
+    );
     let ruleset = rule_source.load()?;
     report_rules(&ruleset);
     pipeline.rules = Some(ruleset);
@@ -130,6 +137,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
     let mut last_stats = Instant::now();
     let mut last_rules_check = Instant::now();
+    let net_on = sensor
+        .reports()
+        .iter()
+        .any(|r| r.name == "net" && r.state == "attached");
+    let flow_every = Duration::from_secs(cfg.network.flow_interval_secs);
+    let mut last_flows = Instant::now();
+    let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
         // threshold, so drain explicitly every interval.
@@ -140,6 +154,26 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         let _ = rb.consume();
         pipeline.borrow_mut().flush();
+        if net_on && last_tick.elapsed() >= NET_TICK {
+            last_tick = Instant::now();
+            let mut p = pipeline.borrow_mut();
+            p.tick();
+            let snapshot = p.net.map.snapshot(crate::network::boot_ns(), &|ip| {
+                p.net
+                    .names
+                    .lookup(ip, crate::network::boot_ns())
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect()
+            });
+            if let Ok(mut m) = health.map.lock() {
+                *m = Some(Arc::new(snapshot));
+            }
+        }
+        if net_on && last_flows.elapsed() >= flow_every {
+            last_flows = Instant::now();
+            take_kernel_maps(&sensor, &mut pipeline.borrow_mut());
+        }
         let hup = reload.swap(false, Ordering::Relaxed);
         if hup || (last_rules_check.elapsed() >= RULES_CHECK && rule_source.changed()) {
             last_rules_check = Instant::now();
@@ -165,14 +199,37 @@ pub fn run(args: RunArgs) -> Result<()> {
     sensor.pause();
     let _ = rb.consume();
     let mut p = pipeline.borrow_mut();
+    if net_on {
+        take_kernel_maps(&sensor, &mut p);
+    }
     p.flush();
-    let snap = Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats());
+    let mut snap = Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats());
+    if net_on {
+        snap.network = Some(p.net.stats(sensor.net_stats()?));
+    }
     tracing::info!("{}", snap.line());
     eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
     drop(p);
     drop(rb);
     sensor.detach();
     Ok(())
+}
+
+/// How often the network state is aged (time-outs, map pairing) and the map published.
+const NET_TICK: Duration = Duration::from_secs(1);
+
+/// UDP flows and packet drops counted in the kernel since the last call, as events.
+fn take_kernel_maps(sensor: &Sensors, pipeline: &mut Pipeline) {
+    let flows = sensor.take_udp_flows().unwrap_or_else(|e| {
+        tracing::warn!("reading UDP flows: {e}");
+        Vec::new()
+    });
+    let drops = sensor.take_drops().unwrap_or_else(|e| {
+        tracing::warn!("reading packet drops: {e}");
+        Vec::new()
+    });
+    pipeline.kernel_maps(flows, drops);
+    pipeline.flush();
 }
 
 /// How often rule files are checked for changes.

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use vigil_abi::{
-    VIGIL_STAT_FILTERED, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL, VIGIL_STAT_SUBMITTED,
+    VIGIL_STAT_FILTERED, VIGIL_STAT_MAX, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL,
+    VIGIL_STAT_SUBMITTED,
 };
 use vigil_bpf::KernelStats;
 use vigil_enrich::TableStats;
@@ -66,6 +67,9 @@ pub struct Snapshot {
     pub process_table_size: usize,
     pub process_table_evictions: u64,
     pub process_table_reaped: u64,
+    /// The network sensor's user-space state and map losses, when it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetStats>,
 }
 
 impl Snapshot {
@@ -73,12 +77,20 @@ impl Snapshot {
         let kinds = Kind::ALL
             .iter()
             .map(|&k| {
-                let kc = &kernel.counts[k.abi() as usize];
                 let i = index(k);
+                // Kinds made in user space have no kernel counters: what was made was received.
+                let kc = k
+                    .abi()
+                    .map_or([0; VIGIL_STAT_MAX as usize], |a| kernel.counts[a as usize]);
+                let generated = match k.abi() {
+                    Some(_) => {
+                        kc[VIGIL_STAT_SUBMITTED as usize] + kc[VIGIL_STAT_RINGBUF_FULL as usize]
+                    }
+                    None => user.received[i],
+                };
                 KindStats {
                     kind: k.name(),
-                    generated: kc[VIGIL_STAT_SUBMITTED as usize]
-                        + kc[VIGIL_STAT_RINGBUF_FULL as usize],
+                    generated,
                     received: user.received[i],
                     dropped_ringbuf_full: kc[VIGIL_STAT_RINGBUF_FULL as usize],
                     dropped_sink_error: user.sink_errors[i],
@@ -97,6 +109,7 @@ impl Snapshot {
             process_table_size: table.size,
             process_table_evictions: table.evictions,
             process_table_reaped: table.reaped,
+            network: None,
         }
     }
 

@@ -6,7 +6,11 @@
 pub(crate) enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
-    Not(Box<Expr>),
+    /// `not` and its operand; `pos` is where the `not` is written.
+    Not {
+        inner: Box<Expr>,
+        pos: usize,
+    },
     /// A bare identifier: a macro reference.
     Macro {
         name: String,
@@ -23,6 +27,8 @@ pub(crate) struct Check {
     pub modifier: Modifier,
     pub rhs: Rhs,
     pub pos: usize,
+    /// Offset just after the check's last character (0 when built, not parsed).
+    pub end: usize,
 }
 
 /// A field, possibly with an argument (`proc.aname[2]`) and transformers (`tolower(...)`).

@@ -138,6 +138,7 @@ impl Parser<'_> {
     fn not(&mut self) -> Result<Expr, ParseError> {
         self.enter()?;
         self.blank();
+        let pos = self.i;
         let mut negate = false;
         loop {
             let rest = &self.s[self.i..];
@@ -157,7 +158,10 @@ impl Parser<'_> {
         };
         self.depth -= 1;
         Ok(if negate {
-            Expr::Not(Box::new(child))
+            Expr::Not {
+                inner: Box::new(child),
+                pos,
+            }
         } else {
             child
         })
@@ -181,7 +185,9 @@ impl Parser<'_> {
             return self.embedded();
         }
         if let Some(field) = self.field_or_transformer()? {
-            return self.condition(field, pos).map(Expr::Check);
+            let mut check = self.condition(field, pos)?;
+            check.end = self.i;
+            return Ok(Expr::Check(check));
         }
         if let Some(name) = self.identifier() {
             return Ok(Expr::Macro { name, pos });
@@ -291,6 +297,7 @@ impl Parser<'_> {
             modifier,
             rhs,
             pos,
+            end: pos,
         };
         if self.lit("exists") {
             return Ok(check(Op::Exists, Modifier::None, Rhs::None));
@@ -499,12 +506,40 @@ mod tests {
         let Expr::Or(kids) = e else { panic!() };
         assert!(matches!(&kids[0], Expr::Macro { name, .. } if name == "a"));
         let Expr::And(inner) = &kids[1] else { panic!() };
-        assert!(matches!(&inner[1], Expr::Not(_)));
+        assert!(matches!(&inner[1], Expr::Not { .. }));
         let e = parse("(a or b) and c").unwrap();
         assert!(matches!(e, Expr::And(_)));
         assert!(matches!(parse("not not a").unwrap(), Expr::Macro { .. }));
-        assert!(matches!(parse("not(a)").unwrap(), Expr::Not(_)));
+        assert!(matches!(parse("not(a)").unwrap(), Expr::Not { .. }));
         assert!(matches!(parse("a and(b)").unwrap(), Expr::And(_)));
+        let Expr::And(kids) = parse("a and  not b").unwrap() else {
+            panic!()
+        };
+        assert!(matches!(&kids[1], Expr::Not { pos: 7, .. }));
+    }
+
+    #[test]
+    fn checks_know_their_extent() {
+        let text = "evt.type = execve and proc.name in (a, 'b c')  or fd.name exists";
+        let Expr::Or(kids) = parse(text).unwrap() else {
+            panic!()
+        };
+        let Expr::And(first) = &kids[0] else { panic!() };
+        let spans: Vec<&str> = [&first[0], &first[1], &kids[1]]
+            .iter()
+            .map(|e| {
+                let c = check(e);
+                &text[c.pos..c.end]
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                "evt.type = execve",
+                "proc.name in (a, 'b c')",
+                "fd.name exists"
+            ]
+        );
     }
 
     #[test]

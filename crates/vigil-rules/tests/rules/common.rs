@@ -1,10 +1,15 @@
 //! Synthetic events, process entries and one-call load/evaluate helpers.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use vigil_abi::*;
 use vigil_enrich::{Ancestor, Image, ProcInfo};
-use vigil_events::{Event, Exec, Exit, File, Fork, Header, Kind, Syscall};
+use vigil_events::net::{ConnPhase, Direction, DnsExchange, HttpExchange, Role, Transport};
+use vigil_events::{
+    Capture, Conn, Dns, Event, Exec, Exit, File, Fork, Header, Http, Kind, PacketDrop, Syscall,
+    UdpFlow,
+};
 use vigil_rules::{
     all_event_types, load, Alert, EvalContext, LoadError, LoadOptions, NameLookup, RuleFile,
     RuleSet,
@@ -111,6 +116,146 @@ pub fn syscall(id: u32, args: [u64; 6], strs: [&str; 3], result: i64) -> Event {
     })
 }
 
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// A TCP connection event of the process 100 (`curl`), `local` and `remote` as `ip:port` or
+/// `[ip6]:port`; nothing failed, no counters.
+pub fn conn(phase: ConnPhase, role: Role, local: &str, remote: &str) -> Conn {
+    let (local, remote) = (addr(local), addr(remote));
+    Conn {
+        header: header(Kind::Connection, 100),
+        phase,
+        role,
+        cookie: 77,
+        netns: 4026531840,
+        local,
+        remote,
+        ipv6: remote.is_ipv6(),
+        connect_latency_ns: (role == Role::Client).then_some(1_500_000),
+        duration_ns: 0,
+        bytes_sent: 0,
+        bytes_received: 0,
+        segs_out: 0,
+        segs_in: 0,
+        srtt_us: 0,
+        retransmits: 0,
+        resets_sent: 0,
+        resets_received: 0,
+        sk_err: 0,
+        close_reason: None,
+        comm: b"curl".to_vec(),
+    }
+}
+
+pub fn connect(local: &str, remote: &str) -> Event {
+    Event::Conn(conn(ConnPhase::Connect, Role::Client, local, remote))
+}
+
+pub fn accept(local: &str, remote: &str) -> Event {
+    Event::Conn(conn(ConnPhase::Accept, Role::Server, local, remote))
+}
+
+/// A failed active open with socket error `sk_err` (0: aborted by its owner).
+pub fn connect_failed(local: &str, remote: &str, sk_err: u32) -> Event {
+    let mut c = conn(ConnPhase::ConnectFailed, Role::Client, local, remote);
+    c.sk_err = sk_err;
+    Event::Conn(c)
+}
+
+pub fn udp(local: &str, remote: &str) -> Event {
+    let (local, remote) = (addr(local), addr(remote));
+    Event::Udp(UdpFlow {
+        header: header(Kind::Udp, 100),
+        netns: 4026531840,
+        cookie: 78,
+        local,
+        remote,
+        ipv6: remote.is_ipv6(),
+        packets_sent: 2,
+        bytes_sent: 64,
+        packets_received: 2,
+        bytes_received: 256,
+        first_ns: 4_000_000_000,
+        last_ns: 4_900_000_000,
+        comm: b"dig".to_vec(),
+    })
+}
+
+pub fn dns(
+    role: Role,
+    transport: Transport,
+    client: &str,
+    server: &str,
+    query: &str,
+    qtype: u16,
+    rcode: Option<u8>,
+) -> Event {
+    Event::Dns(Dns {
+        header: header(Kind::Dns, 100),
+        exchange: DnsExchange {
+            time_ns: 5_000_000_000,
+            cookie: 79,
+            role,
+            transport,
+            client: addr(client),
+            server: addr(server),
+            id: 4660,
+            query: query.into(),
+            qtype,
+            rcode,
+            answers: Vec::new(),
+            latency_ns: rcode.map(|_| 800_000),
+        },
+    })
+}
+
+pub fn http(role: Role, local: &str, remote: &str, method: &str, path: &str) -> Event {
+    Event::Http(Http {
+        header: header(Kind::Http, 100),
+        exchange: HttpExchange {
+            time_ns: 5_000_000_000,
+            cookie: 80,
+            role,
+            local: addr(local),
+            remote: addr(remote),
+            method: method.into(),
+            path: path.into(),
+            path_truncated: false,
+            version: "HTTP/1.1".into(),
+            status: Some(404),
+            latency_ns: Some(2_000_000),
+        },
+    })
+}
+
+pub fn packet_drop(reason: &str, count: u64) -> Event {
+    Event::Drop(PacketDrop {
+        header: header(Kind::Drop, 0),
+        reason: reason.into(),
+        count,
+        netns: 4026531840,
+        ifindex: 2,
+        interface: Some("eth0".into()),
+        protocol: 6,
+    })
+}
+
+pub fn capture() -> Event {
+    Event::Capture(Capture {
+        header: header(Kind::Capture, 100),
+        cookie: 80,
+        netns: 4026531840,
+        transport: Transport::Tcp,
+        direction: Direction::Egress,
+        local: addr("10.0.0.5:40000"),
+        remote: addr("10.0.0.9:80"),
+        payload_len: 18,
+        payload: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    })
+}
+
 pub fn image(comm: &str, exe: &str, args: &[&str]) -> Arc<Image> {
     Arc::new(Image {
         exe: exe.into(),
@@ -170,6 +315,20 @@ impl NameLookup for Names {
 
     fn group(&self, gid: u32) -> Option<&str> {
         (gid == 0).then_some("root")
+    }
+
+    /// Names learned for a few addresses, until 10 s after boot.
+    fn ip_name(&self, ip: &IpAddr, time_ns: u64) -> Option<&str> {
+        if time_ns >= 10_000_000_000 {
+            return None;
+        }
+        match ip.to_string().as_str() {
+            "93.184.216.34" => Some("example.com"),
+            "10.96.0.1" => Some("kubernetes.default.svc"),
+            "10.96.0.2" => Some("kubernetes.default.svc.cluster.local"),
+            "2001:db8::99" => Some("client.example"),
+            _ => None,
+        }
     }
 }
 

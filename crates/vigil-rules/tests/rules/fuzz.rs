@@ -37,6 +37,15 @@ const TOKENS: &[&str] = &[
     "user.uid",
     "k8s.pod.label[app]",
     "fd.sip",
+    "fd.ip",
+    "fd.snet",
+    "fd.sport",
+    "fd.sip.name",
+    "10.0.0.0/8",
+    "::1",
+    "\"::ffff:1.2.3.4\"",
+    "connect",
+    "accept4",
     "tolower(",
     "val(",
     "=",
@@ -131,6 +140,12 @@ fn events() -> Vec<vigil_events::Event> {
             ["\u{1}\u{2}\u{3}\u{4}", "", ""],
             1,
         ),
+        connect("10.0.0.5:40000", "[::1]:22"),
+        accept("[::ffff:10.0.0.5]:80", "10.0.0.9:5000"),
+        connect_failed("10.0.0.5:40000", "1.2.3.4:443", 0),
+        udp("10.0.0.5:40001", "8.8.8.8:53"),
+        packet_drop("NO_SOCKET", 1),
+        capture(),
     ]
 }
 
@@ -155,6 +170,81 @@ fn random_conditions_never_panic() {
         let sep = if rng.below(4) == 0 { "" } else { " " };
         try_all(format!("{BASE}{}", rule(&cond.join(sep))));
     }
+}
+
+/// Tests of enforceable (and a few unenforceable) conditions, joined at random.
+const ENFORCE_TESTS: &[&str] = &[
+    "evt.type = connect",
+    "evt.type in (sendto, sendmsg)",
+    "evt.type = bind",
+    "evt.type in (execve, execveat)",
+    "evt.type in (open, openat)",
+    "evt.type = creat",
+    "evt.dir = <",
+    "evt.is_open_write = true",
+    "fd.rport in (3333, 4444)",
+    "fd.sport = 70000",
+    "fd.rnet in (\"10.0.0.0/8\", \"fd00::/8\")",
+    "fd.sip = 10.1.2.3",
+    "fd.lport = 22",
+    "fd.lnet = \"0.0.0.0/0\"",
+    "fd.l4proto = udp",
+    "fd.l4proto = tcp",
+    "proc.exepath startswith /tmp/",
+    "proc.exepath pmatch (/opt)",
+    "proc.exe = /usr/bin/nc",
+    "fd.name in (/etc/passwd, /etc/shadow)",
+    "fd.name startswith /etc/cron",
+    "fd.directory = /etc",
+    "user.uid in (0, 1000)",
+    "proc.name = x",
+    "container.id = host",
+    "fd.sport > 1",
+    "m1",
+];
+
+#[test]
+fn random_enforced_conditions_never_panic() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut planned = 0;
+    for i in 0..3000 {
+        let mut cond = String::new();
+        for j in 0..1 + rng.below(5) {
+            if j > 0 {
+                cond.push_str(rng.pick(&[" and ", " and ", " and ", " or ", " and not "]));
+            }
+            if rng.below(8) == 0 {
+                cond.push_str(rng.pick(TOKENS));
+            } else {
+                cond.push_str(rng.pick(ENFORCE_TESTS));
+            }
+        }
+        let action = if i % 2 == 0 { "deny" } else { "kill" };
+        let text = format!("{BASE}{}  action: {action}\n", rule(&cond));
+        let files = [RuleFile {
+            name: "fuzz.yaml".into(),
+            text: text.clone(),
+        }];
+        match load(&files, &all_types()) {
+            Ok(rs) => {
+                planned += rs.enforcement().len();
+                for e in events() {
+                    alerts(&rs, &e);
+                }
+            }
+            Err(e) => {
+                let lines = text.lines().count();
+                for d in &e.errors {
+                    assert!(d.line >= 1 && d.line <= lines + 1, "{d}");
+                    let _ = d.to_string();
+                }
+            }
+        }
+    }
+    assert!(
+        planned > 20,
+        "only {planned} random conditions were enforceable"
+    );
 }
 
 #[test]

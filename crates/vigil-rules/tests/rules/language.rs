@@ -341,7 +341,7 @@ fn enabled_and_sources() {
 fn unsupported_fields_disable_the_rule() {
     let yaml = format!(
         "{}{}{}",
-        rule("evt.type = execve and fd.sip = 10.0.0.1"),
+        rule("evt.type = execve and thread.cap_effective contains CAP_SYS_ADMIN"),
         rule("proc.nmae = bash").replace("R\n", "R2\n"),
         rule("evt.type = execve and container.id != host").replace("R\n", "R3\n"),
     );
@@ -349,7 +349,7 @@ fn unsupported_fields_disable_the_rule() {
     let r = rs.rules();
     assert_eq!(
         r[0].disabled_reason.as_deref(),
-        Some("field fd.sip is not supported yet")
+        Some("field thread.cap_effective is not supported yet")
     );
     assert_eq!(
         r[1].disabled_reason.as_deref(),
@@ -456,4 +456,21 @@ fn rule_sets_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<vigil_rules::RuleSet>();
     shared::<vigil_rules::Alert>();
+}
+
+#[test]
+fn quoted_list_items_are_values() {
+    // Falco pastes list items into the condition: `'"a b"'` is the value `a b`, and a quoted
+    // item is never a list name.
+    let yaml = format!(
+        "- list: shells\n  items: [zsh]\n- list: names\n  items: ['\"bash\"', '\"shells\"', \"'x y'\"]\n{}",
+        rule("proc.name in (names)")
+    );
+    let rs = load_ok(&yaml);
+    assert_eq!(fired(&rs, &bash()), ["R"]);
+    assert!(fired(&rs, &zsh()).is_empty());
+    let shells = exec("shells", "/usr/bin/shells", &["shells"], "/");
+    assert_eq!(fired(&rs, &shells), ["R"]);
+    let spaced = exec("x y", "/usr/bin/xy", &["x y"], "/");
+    assert_eq!(fired(&rs, &spaced), ["R"]);
 }

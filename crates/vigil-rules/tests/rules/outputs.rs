@@ -8,7 +8,7 @@ const RULE: &str = r#"
   condition: evt.type = execve and proc.name = bash
   output: >
     Shell (user=%user.name uid=%user.uid cmd=%proc.cmdline gparent=%proc.aname[2]
-    file=%fd.name container=%container.id ip=%fd.sip pct=100% tail=%proc.name)
+    file=%fd.name container=%container.id proto=%fd.sproto pct=100% tail=%proc.name)
   priority: WARNING
   tags: [shell, mitre_execution]
 "#;
@@ -18,7 +18,7 @@ fn interpolation_and_missing_fields() {
     let rs = load_ok(RULE);
     assert_eq!(
         rs.rules()[0].warnings,
-        ["output: field fd.sip is not supported yet; shown as <NA>"]
+        ["output: field fd.sproto is not supported yet; shown as <NA>"]
     );
     let e = exec("bash", "/usr/bin/bash", &["/bin/bash", "-c", "id"], "/");
     let a = alerts(&rs, &e);
@@ -26,7 +26,7 @@ fn interpolation_and_missing_fields() {
     assert_eq!(
         a[0].output,
         "Shell (user=root uid=0 cmd=bash -c id gparent=systemd file=<NA> container=<NA> \
-         ip=<NA> pct=100% tail=bash)"
+         proto=<NA> pct=100% tail=bash)"
     );
     let json = serde_json::to_value(&a[0]).unwrap();
     assert_eq!(
@@ -42,7 +42,7 @@ fn interpolation_and_missing_fields() {
                 "proc.aname[2]": "systemd",
                 "fd.name": null,
                 "container.id": null,
-                "fd.sip": null,
+                "fd.sproto": null,
                 "proc.name": "bash",
             },
             "tags": ["shell", "mitre_execution"],

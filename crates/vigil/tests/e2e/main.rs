@@ -10,6 +10,8 @@ mod exec;
 #[cfg(target_arch = "x86_64")]
 mod file;
 mod lifecycle;
+mod net;
+mod netlab;
 mod rules;
 #[cfg(target_arch = "x86_64")]
 mod syscalls;

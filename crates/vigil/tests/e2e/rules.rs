@@ -379,6 +379,50 @@ fn load_trivial_bpf_program() {
 }
 
 #[test]
+fn network_rules_fire_on_real_connections() {
+    if !require_root() {
+        return;
+    }
+    // 45700 is in miner_ports; 2222 is not 22. Both listen so the connects complete.
+    let miner = std::net::TcpListener::bind("127.0.0.1:45700").unwrap();
+    let sshd = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ssh_port = sshd.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    // A script's comm is its file name: `ssh` connecting from bash itself.
+    let script = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "#!/bin/bash\nexec 3<>/dev/tcp/127.0.0.1/$1\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let agent = Agent::start(&["--events", "connection"]);
+    let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success());
+    run(Command::new(script("xmrig")).arg("45700"));
+    run(Command::new(script("ssh")).arg(ssh_port.to_string()));
+    let done = agent.stop();
+    drop((miner, sshd));
+    let a = alert_with(
+        &done.events,
+        "Connection to crypto-mining pool port",
+        "proc.name",
+        "xmrig",
+    );
+    assert_eq!(a["priority"], "Critical");
+    assert!(a["output_fields"]["fd.name"]
+        .as_str()
+        .unwrap()
+        .ends_with("->127.0.0.1:45700"));
+    let ssh = alerts(&done.events, "SSH to a non-standard port");
+    let to_port = format!("->127.0.0.1:{ssh_port}");
+    assert!(
+        ssh.iter().any(|a| a["output_fields"]["fd.name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(&to_port))),
+        "{ssh:#?}"
+    );
+}
+
+#[test]
 fn a_reverse_shell_is_detected() {
     if !require_root() {
         return;

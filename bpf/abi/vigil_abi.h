@@ -29,7 +29,8 @@ enum vigil_event_kind {
 	VIGIL_EV_SYSCALL = 5,
 	VIGIL_EV_CONN = 6,      /* a TCP connection changed phase (connect, accept, close, ...) */
 	VIGIL_EV_CAPTURE = 7,   /* the first bytes of a DNS or HTTP message, parsed in user space */
-	VIGIL_EV_KIND_MAX = 8,
+	VIGIL_EV_ENFORCE = 8,   /* an enforcement rule blocked, killed or audited something */
+	VIGIL_EV_KIND_MAX = 9,
 };
 
 /* Per-kind counters kept by the kernel side; index = kind * VIGIL_STAT_MAX + stat. */
@@ -370,6 +371,98 @@ struct vigil_drop_key {
 	__u32 ifindex;
 	__u8 protocol;             /* IP protocol when parsed, else 0 */
 	__u8 _pad[3];
+};
+
+/* Enforcement: which hook a rule runs on. */
+enum vigil_enf_hook {
+	VIGIL_HOOK_CONNECT = 1,     /* cgroup connect4/connect6 */
+	VIGIL_HOOK_SENDMSG = 2,     /* cgroup sendmsg4/sendmsg6 (unconnected UDP) */
+	VIGIL_HOOK_BIND = 3,        /* cgroup bind4/bind6 */
+	VIGIL_HOOK_EXEC = 4,        /* sched_process_exec: the executed file */
+	VIGIL_HOOK_OPEN_WRITE = 5,  /* open for writing: the opened file */
+	VIGIL_HOOK_MAX = 6,
+};
+
+/* What the kernel did about a match. */
+enum vigil_enf_outcome {
+	VIGIL_OUT_DENIED = 1,       /* the call failed with EPERM */
+	VIGIL_OUT_KILLED = 2,       /* SIGKILL sent */
+	VIGIL_OUT_AUDIT = 3,        /* audit mode: would have been blocked; nothing done */
+	VIGIL_OUT_RATE_LIMITED = 4, /* a kill was due but the kill rate limit was reached */
+	VIGIL_OUT_PROTECTED = 5,    /* a kill was due but the target is protected (pid 1, the agent,
+				     * the allow-list) */
+};
+
+enum vigil_enf_limits {
+	VIGIL_ENF_RULES_MAX = 64,   /* rules in force at once: one bit each in the masks */
+	VIGIL_ENF_PATH_MAX = 256,   /* path bytes matched (the rest of a longer path is ignored) */
+	VIGIL_ENF_NAME_MAX = 60,
+};
+
+/* Scope dimensions: a rule not constrained on one is in vigil_enf_cfg.any[dim]. */
+enum vigil_enf_dim {
+	VIGIL_DIM_UID = 0,
+	VIGIL_DIM_EXE = 1,
+	VIGIL_DIM_MAX = 2,
+};
+
+/*
+ * Key of the destination trie (vigil_enf_net). The prefix always covers hook, protocol and port
+ * (32 bits) then as many address bits as the rule's network has. IPv4 is stored IPv4-mapped
+ * (::ffff:a.b.c.d) so both families share the trie. protocol 0 and port 0 mean "any": the
+ * programs look up the four combinations.
+ */
+struct vigil_enf_net_key {
+	__u32 prefixlen;
+	__u8 hook;
+	__u8 protocol;
+	__u16 port;                 /* network byte order */
+	__u8 addr[16];
+};
+
+/* One rule in force (vigil_enf_rules[id]). */
+struct vigil_enf_rule {
+	__u8 hook;                  /* enum vigil_enf_hook */
+	__u8 kill;                  /* 1: SIGKILL, 0: deny */
+	__u8 audit;                 /* 1: report only */
+	__u8 in_use;
+	__u8 name[VIGIL_ENF_NAME_MAX]; /* the rule's name (cut), for `vigil enforce status` */
+};
+
+/* Global settings (vigil_enf_cfg[0]), written by the agent that installed the rules. */
+struct vigil_enf_cfg {
+	__u64 any[VIGIL_DIM_MAX];   /* per dimension: rules not constrained on it */
+	__u64 audit;                /* rules in audit mode */
+	__u64 agent_start_ns;       /* the installing agent: never killed (tgid + start time) */
+	__u32 agent_tgid;
+	__u32 generation;           /* bumped at every install; events carry it */
+	__u32 kills_per_sec;        /* rate limit on kills, all rules together */
+	__u32 _pad;
+};
+
+/* Tags of a live process (vigil_enf_procs[tgid]), set at exec from its executable's path. */
+struct vigil_enf_proc {
+	__u64 exe_mask;             /* rules whose executable scope matches */
+	__u8 protected_;            /* on the allow-list: never killed or denied */
+	__u8 _pad[7];
+};
+
+/* Something was enforced (or audited). Tail: path_len bytes of path (exec, open). */
+struct vigil_enforce_event {
+	struct vigil_event_header hdr;
+	__u64 rules;                /* every rule that matched (bits) */
+	__u32 rule;                 /* the rule acted on: the lowest matching id */
+	__u32 generation;
+	__u32 uid;
+	__u16 port;                 /* host order: destination (connect/sendmsg) or bound port */
+	__u16 path_len;
+	__u8 hook;
+	__u8 outcome;               /* enum vigil_enf_outcome */
+	__u8 family;
+	__u8 protocol;
+	__u32 _pad;
+	__u8 addr[16];              /* destination or bound address (IPv4 in the first 4 bytes) */
+	__u8 comm[VIGIL_COMM_LEN];
 };
 
 /* Key of the path-prefix filter trie. prefixlen is in bits, as BPF_MAP_TYPE_LPM_TRIE wants. */

@@ -25,6 +25,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define O_ACCMODE 3
 #define O_CREAT 0100
 #define O_TRUNC 01000
+#define O_APPEND 02000
+#define __O_TMPFILE 020000000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -137,10 +139,16 @@ static __always_inline __u32 lowest_bit(__u64 m)
 	return debruijn[(((m & -m) * 0x03f79d71b4cb0a89ULL) >> 58) & 63];
 }
 
+/* The effective uid (Falco's user.uid), not the real one bpf_get_current_uid_gid() gives. */
+static __always_inline __u32 current_euid(void)
+{
+	return bpf_get_current_task_btf()->cred->euid.val;
+}
+
 /* Rules whose uid and executable scopes include the current process. */
 static __always_inline __u64 scope_mask(const struct vigil_enf_cfg *cfg, bool exe_scope)
 {
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 uid = current_euid();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct vigil_enf_proc *p;
 	__u64 *u, m;
@@ -180,7 +188,7 @@ static __always_inline void enf_emit(const struct vigil_enf_cfg *cfg, __u64 rule
 	r->ev.rules = rules;
 	r->ev.rule = lowest_bit(rules);
 	r->ev.generation = cfg->generation;
-	r->ev.uid = (__u32)bpf_get_current_uid_gid();
+	r->ev.uid = current_euid();
 	r->ev.hook = hook;
 	r->ev.outcome = outcome;
 	r->ev._pad = 0;
@@ -207,7 +215,8 @@ static __always_inline void enf_emit(const struct vigil_enf_cfg *cfg, __u64 rule
 	if (path && path_len)
 		bpf_probe_read_kernel(r->path, path_len, path);
 	r->ev.hdr.size = sizeof(r->ev) + path_len;
-	bpf_ringbuf_submit(r, 0);
+	/* No wakeup: the agent drains on its timer, after the sensors' records of the same moment. */
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
 /* ---- deny: connect, sendmsg, bind ---- */
@@ -434,7 +443,8 @@ static __always_inline int open_check(long ret, __u64 flags)
 	bool truncated;
 	__u64 m;
 
-	if (ret < 0 || ((flags & O_ACCMODE) == 0 && !(flags & (O_CREAT | O_TRUNC))))
+	if (ret < 0 ||
+	    ((flags & O_ACCMODE) == 0 && !(flags & (O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE))))
 		return 0;
 	s = bpf_map_lookup_elem(&vigil_enf_scratch, &zero);
 	cfg = bpf_map_lookup_elem(&vigil_enf_cfg, &zero);

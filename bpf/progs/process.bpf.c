@@ -52,6 +52,15 @@ enum vigil_conn_phase unused_conn_phase __attribute__((unused));
 enum vigil_conn_role unused_conn_role __attribute__((unused));
 enum vigil_close_reason unused_close_reason __attribute__((unused));
 enum vigil_direction unused_direction __attribute__((unused));
+struct vigil_enf_net_key *unused_enf_net_key __attribute__((unused));
+struct vigil_enf_rule *unused_enf_rule __attribute__((unused));
+struct vigil_enf_cfg *unused_enf_cfg __attribute__((unused));
+struct vigil_enf_proc *unused_enf_proc __attribute__((unused));
+struct vigil_enforce_event *unused_enforce_event __attribute__((unused));
+enum vigil_enf_hook unused_enf_hook __attribute__((unused));
+enum vigil_enf_outcome unused_enf_outcome __attribute__((unused));
+enum vigil_enf_limits unused_enf_limits __attribute__((unused));
+enum vigil_enf_dim unused_enf_dim __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGS: &[&str] = &["process", "file", "syscalls", "net", "probe"];
+const PROGS: &[&str] = &["process", "file", "syscalls", "net", "enforce", "probe"];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bpf");

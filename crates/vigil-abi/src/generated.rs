@@ -27,6 +27,31 @@ pub const VIGIL_ROLE_SERVER: u32 = 2;
 pub const VIGIL_DIR_EGRESS: u32 = 1;
 pub const VIGIL_DIR_INGRESS: u32 = 2;
 
+// enum vigil_enf_dim
+pub const VIGIL_DIM_UID: u32 = 0;
+pub const VIGIL_DIM_EXE: u32 = 1;
+pub const VIGIL_DIM_MAX: u32 = 2;
+
+// enum vigil_enf_hook
+pub const VIGIL_HOOK_CONNECT: u32 = 1;
+pub const VIGIL_HOOK_SENDMSG: u32 = 2;
+pub const VIGIL_HOOK_BIND: u32 = 3;
+pub const VIGIL_HOOK_EXEC: u32 = 4;
+pub const VIGIL_HOOK_OPEN_WRITE: u32 = 5;
+pub const VIGIL_HOOK_MAX: u32 = 6;
+
+// enum vigil_enf_limits
+pub const VIGIL_ENF_RULES_MAX: u32 = 64;
+pub const VIGIL_ENF_PATH_MAX: u32 = 256;
+pub const VIGIL_ENF_NAME_MAX: u32 = 60;
+
+// enum vigil_enf_outcome
+pub const VIGIL_OUT_DENIED: u32 = 1;
+pub const VIGIL_OUT_KILLED: u32 = 2;
+pub const VIGIL_OUT_AUDIT: u32 = 3;
+pub const VIGIL_OUT_RATE_LIMITED: u32 = 4;
+pub const VIGIL_OUT_PROTECTED: u32 = 5;
+
 // enum vigil_event_kind
 pub const VIGIL_EV_EXEC: u32 = 1;
 pub const VIGIL_EV_FORK: u32 = 2;
@@ -35,7 +60,8 @@ pub const VIGIL_EV_FILE: u32 = 4;
 pub const VIGIL_EV_SYSCALL: u32 = 5;
 pub const VIGIL_EV_CONN: u32 = 6;
 pub const VIGIL_EV_CAPTURE: u32 = 7;
-pub const VIGIL_EV_KIND_MAX: u32 = 8;
+pub const VIGIL_EV_ENFORCE: u32 = 8;
+pub const VIGIL_EV_KIND_MAX: u32 = 9;
 
 // enum vigil_file_op
 pub const VIGIL_FOP_OPEN: u32 = 1;
@@ -228,6 +254,40 @@ impl CaptureEvent {
             remote_addr: crate::read_array::<u8, 16>(&b[80..])?,
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 96]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 96] {
+        let mut b = [0u8; 96];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.cookie.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.netns.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.payload_len.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u16>()].copy_from_slice(&self.local_port.to_ne_bytes());
+        b[50..50 + core::mem::size_of::<u16>()].copy_from_slice(&self.remote_port.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u16>()].copy_from_slice(&self.captured_len.to_ne_bytes());
+        b[54..54 + core::mem::size_of::<u8>()].copy_from_slice(&self.family.to_ne_bytes());
+        b[55..55 + core::mem::size_of::<u8>()].copy_from_slice(&self.protocol.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u8>()].copy_from_slice(&self.direction.to_ne_bytes());
+        for (i, v) in self._pad.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[57 + i * n..57 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.local_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[64 + i * n..64 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.remote_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[80 + i * n..80 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
 }
 
 /// `struct vigil_conn_event`
@@ -339,6 +399,53 @@ impl ConnEvent {
             comm: crate::read_array::<u8, 16>(&b[144..])?,
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 160]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 160] {
+        let mut b = [0u8; 160];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.cookie.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u64>()]
+            .copy_from_slice(&self.connect_latency_ns.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u64>()].copy_from_slice(&self.duration_ns.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u64>()].copy_from_slice(&self.bytes_sent.to_ne_bytes());
+        b[64..64 + core::mem::size_of::<u64>()].copy_from_slice(&self.bytes_received.to_ne_bytes());
+        b[72..72 + core::mem::size_of::<u32>()].copy_from_slice(&self.segs_out.to_ne_bytes());
+        b[76..76 + core::mem::size_of::<u32>()].copy_from_slice(&self.segs_in.to_ne_bytes());
+        b[80..80 + core::mem::size_of::<u32>()].copy_from_slice(&self.srtt_us.to_ne_bytes());
+        b[84..84 + core::mem::size_of::<u32>()].copy_from_slice(&self.retransmits.to_ne_bytes());
+        b[88..88 + core::mem::size_of::<u32>()].copy_from_slice(&self.netns.to_ne_bytes());
+        b[92..92 + core::mem::size_of::<u32>()].copy_from_slice(&self.sk_err.to_ne_bytes());
+        b[96..96 + core::mem::size_of::<u16>()].copy_from_slice(&self.resets_sent.to_ne_bytes());
+        b[98..98 + core::mem::size_of::<u16>()]
+            .copy_from_slice(&self.resets_received.to_ne_bytes());
+        b[100..100 + core::mem::size_of::<u16>()].copy_from_slice(&self.local_port.to_ne_bytes());
+        b[102..102 + core::mem::size_of::<u16>()].copy_from_slice(&self.remote_port.to_ne_bytes());
+        b[104..104 + core::mem::size_of::<u8>()].copy_from_slice(&self.phase.to_ne_bytes());
+        b[105..105 + core::mem::size_of::<u8>()].copy_from_slice(&self.role.to_ne_bytes());
+        b[106..106 + core::mem::size_of::<u8>()].copy_from_slice(&self.family.to_ne_bytes());
+        b[107..107 + core::mem::size_of::<u8>()].copy_from_slice(&self.close_reason.to_ne_bytes());
+        b[108..108 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        for (i, v) in self.local_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[112 + i * n..112 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.remote_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[128 + i * n..128 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[144 + i * n..144 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
 }
 
 /// `struct vigil_drop_key`
@@ -383,6 +490,385 @@ impl DropKey {
             protocol: u8::from_ne_bytes(b[20..21].try_into().ok()?),
             _pad: crate::read_array::<u8, 3>(&b[21..])?,
         })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 24]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.cgroup_id.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u32>()].copy_from_slice(&self.reason.to_ne_bytes());
+        b[12..12 + core::mem::size_of::<u32>()].copy_from_slice(&self.netns.to_ne_bytes());
+        b[16..16 + core::mem::size_of::<u32>()].copy_from_slice(&self.ifindex.to_ne_bytes());
+        b[20..20 + core::mem::size_of::<u8>()].copy_from_slice(&self.protocol.to_ne_bytes());
+        for (i, v) in self._pad.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[21 + i * n..21 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
+/// `struct vigil_enf_cfg`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnfCfg {
+    pub any: [u64; 2],
+    pub audit: u64,
+    pub agent_start_ns: u64,
+    pub agent_tgid: u32,
+    pub generation: u32,
+    pub kills_per_sec: u32,
+    pub _pad: u32,
+}
+
+impl EnfCfg {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 48;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_enf_cfg",
+        size: core::mem::size_of::<EnfCfg>(),
+        fields: &[
+            ("any", core::mem::offset_of!(EnfCfg, any)),
+            ("audit", core::mem::offset_of!(EnfCfg, audit)),
+            (
+                "agent_start_ns",
+                core::mem::offset_of!(EnfCfg, agent_start_ns),
+            ),
+            ("agent_tgid", core::mem::offset_of!(EnfCfg, agent_tgid)),
+            ("generation", core::mem::offset_of!(EnfCfg, generation)),
+            (
+                "kills_per_sec",
+                core::mem::offset_of!(EnfCfg, kills_per_sec),
+            ),
+            ("_pad", core::mem::offset_of!(EnfCfg, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            any: crate::read_array::<u64, 2>(&b[0..])?,
+            audit: u64::from_ne_bytes(b[16..24].try_into().ok()?),
+            agent_start_ns: u64::from_ne_bytes(b[24..32].try_into().ok()?),
+            agent_tgid: u32::from_ne_bytes(b[32..36].try_into().ok()?),
+            generation: u32::from_ne_bytes(b[36..40].try_into().ok()?),
+            kills_per_sec: u32::from_ne_bytes(b[40..44].try_into().ok()?),
+            _pad: u32::from_ne_bytes(b[44..48].try_into().ok()?),
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 48]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        for (i, v) in self.any.iter().enumerate() {
+            let n = core::mem::size_of::<u64>();
+            b[0 + i * n..0 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b[16..16 + core::mem::size_of::<u64>()].copy_from_slice(&self.audit.to_ne_bytes());
+        b[24..24 + core::mem::size_of::<u64>()].copy_from_slice(&self.agent_start_ns.to_ne_bytes());
+        b[32..32 + core::mem::size_of::<u32>()].copy_from_slice(&self.agent_tgid.to_ne_bytes());
+        b[36..36 + core::mem::size_of::<u32>()].copy_from_slice(&self.generation.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.kills_per_sec.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct vigil_enf_net_key`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnfNetKey {
+    pub prefixlen: u32,
+    pub hook: u8,
+    pub protocol: u8,
+    pub port: u16,
+    pub addr: [u8; 16],
+}
+
+impl EnfNetKey {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 24;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_enf_net_key",
+        size: core::mem::size_of::<EnfNetKey>(),
+        fields: &[
+            ("prefixlen", core::mem::offset_of!(EnfNetKey, prefixlen)),
+            ("hook", core::mem::offset_of!(EnfNetKey, hook)),
+            ("protocol", core::mem::offset_of!(EnfNetKey, protocol)),
+            ("port", core::mem::offset_of!(EnfNetKey, port)),
+            ("addr", core::mem::offset_of!(EnfNetKey, addr)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            prefixlen: u32::from_ne_bytes(b[0..4].try_into().ok()?),
+            hook: u8::from_ne_bytes(b[4..5].try_into().ok()?),
+            protocol: u8::from_ne_bytes(b[5..6].try_into().ok()?),
+            port: u16::from_ne_bytes(b[6..8].try_into().ok()?),
+            addr: crate::read_array::<u8, 16>(&b[8..])?,
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 24]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0..0 + core::mem::size_of::<u32>()].copy_from_slice(&self.prefixlen.to_ne_bytes());
+        b[4..4 + core::mem::size_of::<u8>()].copy_from_slice(&self.hook.to_ne_bytes());
+        b[5..5 + core::mem::size_of::<u8>()].copy_from_slice(&self.protocol.to_ne_bytes());
+        b[6..6 + core::mem::size_of::<u16>()].copy_from_slice(&self.port.to_ne_bytes());
+        for (i, v) in self.addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[8 + i * n..8 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
+/// `struct vigil_enf_proc`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnfProc {
+    pub exe_mask: u64,
+    pub protected_: u8,
+    pub _pad: [u8; 7],
+}
+
+impl EnfProc {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 16;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_enf_proc",
+        size: core::mem::size_of::<EnfProc>(),
+        fields: &[
+            ("exe_mask", core::mem::offset_of!(EnfProc, exe_mask)),
+            ("protected_", core::mem::offset_of!(EnfProc, protected_)),
+            ("_pad", core::mem::offset_of!(EnfProc, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            exe_mask: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            protected_: u8::from_ne_bytes(b[8..9].try_into().ok()?),
+            _pad: crate::read_array::<u8, 7>(&b[9..])?,
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 16]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.exe_mask.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u8>()].copy_from_slice(&self.protected_.to_ne_bytes());
+        for (i, v) in self._pad.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[9 + i * n..9 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
+/// `struct vigil_enf_rule`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnfRule {
+    pub hook: u8,
+    pub kill: u8,
+    pub audit: u8,
+    pub in_use: u8,
+    pub name: [u8; 60],
+}
+
+impl EnfRule {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 64;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_enf_rule",
+        size: core::mem::size_of::<EnfRule>(),
+        fields: &[
+            ("hook", core::mem::offset_of!(EnfRule, hook)),
+            ("kill", core::mem::offset_of!(EnfRule, kill)),
+            ("audit", core::mem::offset_of!(EnfRule, audit)),
+            ("in_use", core::mem::offset_of!(EnfRule, in_use)),
+            ("name", core::mem::offset_of!(EnfRule, name)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hook: u8::from_ne_bytes(b[0..1].try_into().ok()?),
+            kill: u8::from_ne_bytes(b[1..2].try_into().ok()?),
+            audit: u8::from_ne_bytes(b[2..3].try_into().ok()?),
+            in_use: u8::from_ne_bytes(b[3..4].try_into().ok()?),
+            name: crate::read_array::<u8, 60>(&b[4..])?,
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 64]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..0 + core::mem::size_of::<u8>()].copy_from_slice(&self.hook.to_ne_bytes());
+        b[1..1 + core::mem::size_of::<u8>()].copy_from_slice(&self.kill.to_ne_bytes());
+        b[2..2 + core::mem::size_of::<u8>()].copy_from_slice(&self.audit.to_ne_bytes());
+        b[3..3 + core::mem::size_of::<u8>()].copy_from_slice(&self.in_use.to_ne_bytes());
+        for (i, v) in self.name.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[4 + i * n..4 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
+/// `struct vigil_enforce_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnforceEvent {
+    pub hdr: EventHeader,
+    pub rules: u64,
+    pub rule: u32,
+    pub generation: u32,
+    pub uid: u32,
+    pub port: u16,
+    pub path_len: u16,
+    pub hook: u8,
+    pub outcome: u8,
+    pub family: u8,
+    pub protocol: u8,
+    pub _pad: u32,
+    pub addr: [u8; 16],
+    pub comm: [u8; 16],
+}
+
+impl EnforceEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 96;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_enforce_event",
+        size: core::mem::size_of::<EnforceEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(EnforceEvent, hdr)),
+            ("rules", core::mem::offset_of!(EnforceEvent, rules)),
+            ("rule", core::mem::offset_of!(EnforceEvent, rule)),
+            (
+                "generation",
+                core::mem::offset_of!(EnforceEvent, generation),
+            ),
+            ("uid", core::mem::offset_of!(EnforceEvent, uid)),
+            ("port", core::mem::offset_of!(EnforceEvent, port)),
+            ("path_len", core::mem::offset_of!(EnforceEvent, path_len)),
+            ("hook", core::mem::offset_of!(EnforceEvent, hook)),
+            ("outcome", core::mem::offset_of!(EnforceEvent, outcome)),
+            ("family", core::mem::offset_of!(EnforceEvent, family)),
+            ("protocol", core::mem::offset_of!(EnforceEvent, protocol)),
+            ("_pad", core::mem::offset_of!(EnforceEvent, _pad)),
+            ("addr", core::mem::offset_of!(EnforceEvent, addr)),
+            ("comm", core::mem::offset_of!(EnforceEvent, comm)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            rules: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            rule: u32::from_ne_bytes(b[40..44].try_into().ok()?),
+            generation: u32::from_ne_bytes(b[44..48].try_into().ok()?),
+            uid: u32::from_ne_bytes(b[48..52].try_into().ok()?),
+            port: u16::from_ne_bytes(b[52..54].try_into().ok()?),
+            path_len: u16::from_ne_bytes(b[54..56].try_into().ok()?),
+            hook: u8::from_ne_bytes(b[56..57].try_into().ok()?),
+            outcome: u8::from_ne_bytes(b[57..58].try_into().ok()?),
+            family: u8::from_ne_bytes(b[58..59].try_into().ok()?),
+            protocol: u8::from_ne_bytes(b[59..60].try_into().ok()?),
+            _pad: u32::from_ne_bytes(b[60..64].try_into().ok()?),
+            addr: crate::read_array::<u8, 16>(&b[64..])?,
+            comm: crate::read_array::<u8, 16>(&b[80..])?,
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 96]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 96] {
+        let mut b = [0u8; 96];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.rules.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.rule.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.generation.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.uid.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u16>()].copy_from_slice(&self.port.to_ne_bytes());
+        b[54..54 + core::mem::size_of::<u16>()].copy_from_slice(&self.path_len.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u8>()].copy_from_slice(&self.hook.to_ne_bytes());
+        b[57..57 + core::mem::size_of::<u8>()].copy_from_slice(&self.outcome.to_ne_bytes());
+        b[58..58 + core::mem::size_of::<u8>()].copy_from_slice(&self.family.to_ne_bytes());
+        b[59..59 + core::mem::size_of::<u8>()].copy_from_slice(&self.protocol.to_ne_bytes());
+        b[60..60 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        for (i, v) in self.addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[64 + i * n..64 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[80 + i * n..80 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
     }
 }
 
@@ -434,6 +920,25 @@ impl EventHeader {
             tgid: u32::from_ne_bytes(b[20..24].try_into().ok()?),
             cgroup_id: u64::from_ne_bytes(b[24..32].try_into().ok()?),
         })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 32]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[0..0 + core::mem::size_of::<u16>()].copy_from_slice(&self.kind.to_ne_bytes());
+        b[2..2 + core::mem::size_of::<u16>()].copy_from_slice(&self.abi_version.to_ne_bytes());
+        b[4..4 + core::mem::size_of::<u32>()].copy_from_slice(&self.size.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.time_ns.to_ne_bytes());
+        b[16..16 + core::mem::size_of::<u32>()].copy_from_slice(&self.pid.to_ne_bytes());
+        b[20..20 + core::mem::size_of::<u32>()].copy_from_slice(&self.tgid.to_ne_bytes());
+        b[24..24 + core::mem::size_of::<u64>()].copy_from_slice(&self.cgroup_id.to_ne_bytes());
+        b
     }
 }
 
@@ -510,6 +1015,36 @@ impl ExecEvent {
             comm: crate::read_array::<u8, 16>(&b[80..])?,
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 96]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 96] {
+        let mut b = [0u8; 96];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.start_time_ns.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.ppid.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.uid.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.gid.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self.euid.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u32>()].copy_from_slice(&self.egid.to_ne_bytes());
+        b[60..60 + core::mem::size_of::<u32>()].copy_from_slice(&self.loginuid.to_ne_bytes());
+        b[64..64 + core::mem::size_of::<u32>()].copy_from_slice(&self.tty_dev.to_ne_bytes());
+        b[68..68 + core::mem::size_of::<u32>()].copy_from_slice(&self.flags.to_ne_bytes());
+        b[72..72 + core::mem::size_of::<u16>()].copy_from_slice(&self.exe_len.to_ne_bytes());
+        b[74..74 + core::mem::size_of::<u16>()].copy_from_slice(&self.cwd_len.to_ne_bytes());
+        b[76..76 + core::mem::size_of::<u16>()].copy_from_slice(&self.args_len.to_ne_bytes());
+        b[78..78 + core::mem::size_of::<u16>()].copy_from_slice(&self.args_count.to_ne_bytes());
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[80 + i * n..80 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
 }
 
 /// `struct vigil_exit_event`
@@ -560,6 +1095,28 @@ impl ExitEvent {
             _pad: u32::from_ne_bytes(b[52..56].try_into().ok()?),
             comm: crate::read_array::<u8, 16>(&b[56..])?,
         })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 72]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 72] {
+        let mut b = [0u8; 72];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.start_time_ns.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.ppid.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.exit_code.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.flags.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[56 + i * n..56 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
     }
 }
 
@@ -639,6 +1196,35 @@ impl FileEvent {
             base2_len: u16::from_ne_bytes(b[94..96].try_into().ok()?),
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 96]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 96] {
+        let mut b = [0u8; 96];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<i64>()].copy_from_slice(&self.result.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<i64>()].copy_from_slice(&self.length.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.syscall.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self.op.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u32>()].copy_from_slice(&self.flags.to_ne_bytes());
+        b[60..60 + core::mem::size_of::<u32>()].copy_from_slice(&self.mode.to_ne_bytes());
+        b[64..64 + core::mem::size_of::<i32>()].copy_from_slice(&self.dirfd.to_ne_bytes());
+        b[68..68 + core::mem::size_of::<i32>()].copy_from_slice(&self.dirfd2.to_ne_bytes());
+        b[72..72 + core::mem::size_of::<i32>()].copy_from_slice(&self.fd.to_ne_bytes());
+        b[76..76 + core::mem::size_of::<u32>()].copy_from_slice(&self.uid.to_ne_bytes());
+        b[80..80 + core::mem::size_of::<u32>()].copy_from_slice(&self.gid.to_ne_bytes());
+        b[84..84 + core::mem::size_of::<u32>()].copy_from_slice(&self.event_flags.to_ne_bytes());
+        b[88..88 + core::mem::size_of::<u16>()].copy_from_slice(&self.path_len.to_ne_bytes());
+        b[90..90 + core::mem::size_of::<u16>()].copy_from_slice(&self.base_len.to_ne_bytes());
+        b[92..92 + core::mem::size_of::<u16>()].copy_from_slice(&self.path2_len.to_ne_bytes());
+        b[94..94 + core::mem::size_of::<u16>()].copy_from_slice(&self.base2_len.to_ne_bytes());
+        b
+    }
 }
 
 /// `struct vigil_flow_key`
@@ -689,6 +1275,35 @@ impl FlowKey {
             local_addr: crate::read_array::<u8, 16>(&b[24..])?,
             remote_addr: crate::read_array::<u8, 16>(&b[40..])?,
         })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 56]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 56] {
+        let mut b = [0u8; 56];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.cgroup_id.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u32>()].copy_from_slice(&self.netns.to_ne_bytes());
+        b[12..12 + core::mem::size_of::<u16>()].copy_from_slice(&self.local_port.to_ne_bytes());
+        b[14..14 + core::mem::size_of::<u16>()].copy_from_slice(&self.remote_port.to_ne_bytes());
+        b[16..16 + core::mem::size_of::<u8>()].copy_from_slice(&self.family.to_ne_bytes());
+        for (i, v) in self._pad.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[17 + i * n..17 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.local_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[24 + i * n..24 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, v) in self.remote_addr.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[40 + i * n..40 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
     }
 }
 
@@ -756,6 +1371,32 @@ impl FlowValue {
             comm: crate::read_array::<u8, 16>(&b[64..])?,
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 80]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 80] {
+        let mut b = [0u8; 80];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.packets_sent.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.bytes_sent.to_ne_bytes());
+        b[16..16 + core::mem::size_of::<u64>()]
+            .copy_from_slice(&self.packets_received.to_ne_bytes());
+        b[24..24 + core::mem::size_of::<u64>()].copy_from_slice(&self.bytes_received.to_ne_bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.first_ns.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u64>()].copy_from_slice(&self.last_ns.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u64>()].copy_from_slice(&self.cookie.to_ne_bytes());
+        b[56..56 + core::mem::size_of::<u32>()].copy_from_slice(&self.tgid.to_ne_bytes());
+        b[60..60 + core::mem::size_of::<u32>()].copy_from_slice(&self.pid.to_ne_bytes());
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[64 + i * n..64 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
 }
 
 /// `struct vigil_fork_event`
@@ -807,6 +1448,28 @@ impl ForkEvent {
             comm: crate::read_array::<u8, 16>(&b[56..])?,
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 72]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 72] {
+        let mut b = [0u8; 72];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.start_time_ns.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.parent_pid.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.parent_tgid.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.flags.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        for (i, v) in self.comm.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[56 + i * n..56 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
 }
 
 /// `struct vigil_prefix_key`
@@ -839,6 +1502,23 @@ impl PrefixKey {
             prefixlen: u32::from_ne_bytes(b[0..4].try_into().ok()?),
             data: crate::read_array::<u8, 256>(&b[4..])?,
         })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 260]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 260] {
+        let mut b = [0u8; 260];
+        b[0..0 + core::mem::size_of::<u32>()].copy_from_slice(&self.prefixlen.to_ne_bytes());
+        for (i, v) in self.data.iter().enumerate() {
+            let n = core::mem::size_of::<u8>();
+            b[4 + i * n..4 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
     }
 }
 
@@ -891,6 +1571,31 @@ impl SyscallEvent {
             _pad: u16::from_ne_bytes(b[102..104].try_into().ok()?),
         })
     }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 104]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 104] {
+        let mut b = [0u8; 104];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<i64>()].copy_from_slice(&self.result.to_ne_bytes());
+        for (i, v) in self.args.iter().enumerate() {
+            let n = core::mem::size_of::<u64>();
+            b[40 + i * n..40 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b[88..88 + core::mem::size_of::<u32>()].copy_from_slice(&self.syscall.to_ne_bytes());
+        b[92..92 + core::mem::size_of::<u32>()].copy_from_slice(&self.event_flags.to_ne_bytes());
+        for (i, v) in self.str_len.iter().enumerate() {
+            let n = core::mem::size_of::<u16>();
+            b[96 + i * n..96 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b[102..102 + core::mem::size_of::<u16>()].copy_from_slice(&self._pad.to_ne_bytes());
+        b
+    }
 }
 
 /// Every ABI struct's layout, for the BTF layout test.
@@ -898,6 +1603,11 @@ pub const LAYOUTS: &[Layout] = &[
     CaptureEvent::LAYOUT,
     ConnEvent::LAYOUT,
     DropKey::LAYOUT,
+    EnfCfg::LAYOUT,
+    EnfNetKey::LAYOUT,
+    EnfProc::LAYOUT,
+    EnfRule::LAYOUT,
+    EnforceEvent::LAYOUT,
     EventHeader::LAYOUT,
     ExecEvent::LAYOUT,
     ExitEvent::LAYOUT,

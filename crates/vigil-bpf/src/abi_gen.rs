@@ -107,6 +107,7 @@ fn gen_struct(btf: &Btf, s: &Struct, src: &mut String) -> Result<(), GenError> {
     let mut fields = String::new();
     let mut reads = String::new();
     let mut layout = String::new();
+    let mut writes = String::new();
     for m in c.iter() {
         let field = lossy(m.name);
         let MemberAttr::Normal { offset } = m.attr else {
@@ -120,6 +121,7 @@ fn gen_struct(btf: &Btf, s: &Struct, src: &mut String) -> Result<(), GenError> {
         let (rust_ty, read) = field_type(&ty, off, &format!("{c_name}.{field}"))?;
         writeln!(fields, "pub {field}: {rust_ty},").unwrap();
         writeln!(reads, "{field}: {read},").unwrap();
+        writeln!(writes, "{}", field_write(&rust_ty, &field, off)).unwrap();
         write!(
             layout,
             "(\"{field}\", core::mem::offset_of!({name}, {field})),"
@@ -140,11 +142,35 @@ fn gen_struct(btf: &Btf, s: &Struct, src: &mut String) -> Result<(), GenError> {
          /// Copies the struct out of `b` (native endian); `None` if `b` is too short.\n\
          pub fn read(b: &[u8]) -> Option<Self> {{\n\
          if b.len() < Self::SIZE {{ return None; }}\n\
-         Some(Self {{\n{reads}}})\n}}\n}}\n\n",
+         Some(Self {{\n{reads}}})\n}}\n\n\
+         /// All fields zero.\n\
+         pub fn zeroed() -> Self {{\n\
+         Self::read(&[0u8; {size}]).expect(\"SIZE bytes are enough\")\n}}\n\n\
+         /// The C representation (native endian), e.g. to write a map entry.\n\
+         #[allow(clippy::identity_op, reason = \"offsets are written as generated\")]\n\
+         pub fn bytes(&self) -> [u8; {size}] {{\n\
+         let mut b = [0u8; {size}];\n{writes}b\n}}\n}}\n\n",
         size = c.size(),
     )
     .unwrap();
     Ok(())
+}
+
+/// The statement that writes one field of the Rust type `ty` at byte `off` of `b`.
+fn field_write(ty: &str, field: &str, off: usize) -> String {
+    if let Some(inner) = ty.strip_prefix('[') {
+        let elem = inner.split(';').next().unwrap_or("u8");
+        return format!(
+            "for (i, v) in self.{field}.iter().enumerate() {{ let n = core::mem::size_of::<{elem}>(); \
+             b[{off} + i * n..{off} + (i + 1) * n].copy_from_slice(&v.to_ne_bytes()); }}"
+        );
+    }
+    if ty.starts_with('u') || ty.starts_with('i') {
+        return format!(
+            "b[{off}..{off} + core::mem::size_of::<{ty}>()].copy_from_slice(&self.{field}.to_ne_bytes());"
+        );
+    }
+    format!("b[{off}..{off} + {ty}::SIZE].copy_from_slice(&self.{field}.bytes());")
 }
 
 fn field_type(ty: &BtfType, off: usize, what: &str) -> Result<(String, String), GenError> {

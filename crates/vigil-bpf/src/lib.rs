@@ -2,13 +2,14 @@
 //! feature probes, mounts, and the kernel-side counters.
 
 pub mod abi_gen;
+pub mod enforce;
 mod error;
 pub mod mounts;
 pub mod probe;
 mod sensors;
 
 pub use error::LoadError;
-pub use libbpf_rs::ErrorKind;
+pub use libbpf_rs::{ErrorKind, RingBuffer, RingBufferBuilder};
 pub use probe::drop_reason_names;
 pub use sensors::{KernelStats, PathFilter, SensorConfig, SensorReport, Sensors};
 
@@ -30,6 +31,9 @@ mod skel {
     }
     pub mod net {
         include!(concat!(env!("OUT_DIR"), "/net.skel.rs"));
+    }
+    pub mod enforce {
+        include!(concat!(env!("OUT_DIR"), "/enforce.skel.rs"));
     }
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));

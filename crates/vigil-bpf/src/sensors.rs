@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, OpenProgramMut, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, OpenProgramMut, RingBufferBuilder};
 use vigil_abi::{
     DropKey, FlowKey, FlowValue, PrefixKey, VIGIL_ARGS_MAX, VIGIL_CAPTURE_MAX, VIGIL_EV_KIND_MAX,
     VIGIL_FILTER_IGNORE, VIGIL_FILTER_MODIFY, VIGIL_FILTER_WATCH, VIGIL_NET_STAT_MAX,
@@ -371,14 +371,17 @@ impl Sensors {
             .collect()
     }
 
-    /// Builds a consumer of the shared ring buffer calling `cb` for each record.
-    pub fn ring_buffer<'cb>(
-        &self,
+    /// Adds the shared ring buffer to a consumer, calling `cb` for each record.
+    pub fn add_ring_buffer<'s, 'cb>(
+        &'s self,
+        builder: &mut RingBufferBuilder<'s, 'cb>,
         cb: impl FnMut(&[u8]) -> i32 + 'cb,
-    ) -> Result<RingBuffer<'cb>, libbpf_rs::Error> {
-        let mut b = RingBufferBuilder::new();
-        b.add(&self.process.maps.vigil_events, cb)?;
-        b.build()
+    ) -> Result<(), libbpf_rs::Error>
+    where
+        'cb: 's,
+    {
+        builder.add(&self.process.maps.vigil_events, cb)?;
+        Ok(())
     }
 
     /// Replaces the file sensor's path filter. Prefixes longer than VIGIL_PREFIX_MAX are cut.
@@ -443,7 +446,7 @@ fn take_all<T>(
 }
 
 /// Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in a hybrid layout).
-fn cgroup2_root() -> Option<std::path::PathBuf> {
+pub(crate) fn cgroup2_root() -> Option<std::path::PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();

@@ -141,3 +141,76 @@ fn committed_abi_mirror_is_up_to_date() {
         "crates/vigil-abi/src/generated.rs is stale: run `cargo run -p vigil-bpf --bin gen-abi`"
     );
 }
+
+#[test]
+fn enforcement_loads_attaches_pins_and_clears() {
+    use vigil_bpf::enforce::{self, EnforceRule, EnforceSettings, Enforcement, PathEntry};
+    if !require_root() {
+        return;
+    }
+    vigil_bpf::mounts::ensure();
+    let pin_dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/vigil-kernel-test-{}",
+        std::process::id()
+    ));
+    let settings = EnforceSettings {
+        pin_dir: pin_dir.clone(),
+        kills_per_sec: 1,
+        allow: vec![PathEntry::Prefix(b"/usr/sbin/".to_vec())],
+    };
+    // Nothing here can match on this machine: a documentation network and a path that does
+    // not exist.
+    let rules = vec![
+        EnforceRule {
+            name: "deny docs net".into(),
+            hook: vigil_abi::VIGIL_HOOK_CONNECT,
+            audit: false,
+            nets: vec![("192.0.2.0".parse().unwrap(), 24)],
+            ports: vec![9],
+            protocol: Some(6),
+            paths: vec![],
+            uids: vec![65533],
+            exe: vec![PathEntry::Exact(b"/nonexistent/client".to_vec())],
+        },
+        EnforceRule {
+            name: "kill nonexistent".into(),
+            hook: vigil_abi::VIGIL_HOOK_EXEC,
+            audit: true,
+            nets: vec![],
+            ports: vec![],
+            protocol: None,
+            paths: vec![PathEntry::Prefix(b"/nonexistent/".to_vec())],
+            uids: vec![],
+            exe: vec![],
+        },
+    ];
+    let (first, _) = Enforcement::install(&rules, &settings).expect("installs");
+    let (second, leftovers) = Enforcement::install(&rules, &settings).expect("re-installs");
+    assert_eq!(second.generation(), first.generation() + 1);
+    assert!(leftovers.records.is_empty());
+    let s = enforce::status(&pin_dir).unwrap().expect("pinned");
+    assert_eq!(s.generation, second.generation());
+    let names: Vec<(&str, &str, &str)> = s
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.hook, r.mode))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("deny docs net", "connect", "enforce"),
+            ("kill nonexistent", "exec", "audit")
+        ]
+    );
+    assert_eq!(s.hooks, ["connect4", "connect6", "exec", "exit"]);
+    // One generation pinned: the first was retired by the second.
+    assert_eq!(std::fs::read_dir(&pin_dir).unwrap().count(), 1);
+    drop((first, second));
+    assert!(
+        enforce::status(&pin_dir).unwrap().is_some(),
+        "pins outlive the objects"
+    );
+    assert_eq!(enforce::clear(&pin_dir).unwrap(), 1);
+    assert!(enforce::status(&pin_dir).unwrap().is_none());
+    let _ = std::fs::remove_dir(&pin_dir);
+}

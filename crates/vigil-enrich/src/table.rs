@@ -179,6 +179,7 @@ impl ProcessTable {
             | Event::Syscall(_)
             | Event::Conn(_)
             | Event::Capture(_)
+            | Event::Enforce(_)
             | Event::Udp(_)
             | Event::Dns(_)
             | Event::Http(_)

@@ -1,8 +1,8 @@
 //! Event kinds as users name them (`--events exec,fork`), tied to the ABI numbers.
 
 use vigil_abi::{
-    VIGIL_EV_CAPTURE, VIGIL_EV_CONN, VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE, VIGIL_EV_FORK,
-    VIGIL_EV_SYSCALL,
+    VIGIL_EV_CAPTURE, VIGIL_EV_CONN, VIGIL_EV_ENFORCE, VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE,
+    VIGIL_EV_FORK, VIGIL_EV_SYSCALL,
 };
 
 /// The kinds of event Vigil handles. Most are kernel records; `udp`, `dns`, `http` and `drop`
@@ -21,6 +21,8 @@ pub enum Kind {
     Dns,
     Http,
     Drop,
+    /// An enforcement report: written as an alert, never as an event line.
+    Enforce,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
         Kind::Dns,
         Kind::Http,
         Kind::Drop,
+        Kind::Enforce,
     ];
 
     /// The name used in JSON (`"kind"`), on the command line and in metrics.
@@ -52,6 +55,7 @@ impl Kind {
             Kind::Dns => "dns",
             Kind::Http => "http",
             Kind::Drop => "drop",
+            Kind::Enforce => "enforce",
         }
     }
 
@@ -61,7 +65,7 @@ impl Kind {
 
     /// Kinds a user can ask to have written (`--events`).
     pub fn writable(self) -> bool {
-        self != Kind::Capture
+        !matches!(self, Kind::Capture | Kind::Enforce)
     }
 
     /// The ABI number (`enum vigil_event_kind`) of kinds the kernel sends as records.
@@ -74,6 +78,7 @@ impl Kind {
             Kind::Syscall => Some(VIGIL_EV_SYSCALL),
             Kind::Connection => Some(VIGIL_EV_CONN),
             Kind::Capture => Some(VIGIL_EV_CAPTURE),
+            Kind::Enforce => Some(VIGIL_EV_ENFORCE),
             Kind::Udp | Kind::Dns | Kind::Http | Kind::Drop => None,
         }
     }

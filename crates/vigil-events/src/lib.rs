@@ -2,6 +2,7 @@
 //! checked against the bytes actually received before it is used.
 
 mod decode;
+pub mod enforce;
 pub mod filter;
 mod kind;
 pub mod names;
@@ -9,6 +10,7 @@ pub mod net;
 pub mod paths;
 
 pub use decode::{decode, DecodeError};
+pub use enforce::Enforce;
 pub use kind::Kind;
 pub use net::{Capture, Conn, Dns, Http, PacketDrop, UdpFlow};
 
@@ -137,6 +139,7 @@ pub enum Event {
     Dns(Dns),
     Http(Http),
     Drop(PacketDrop),
+    Enforce(Enforce),
 }
 
 impl Event {
@@ -153,6 +156,7 @@ impl Event {
             Event::Dns(e) => &e.header,
             Event::Http(e) => &e.header,
             Event::Drop(e) => &e.header,
+            Event::Enforce(e) => &e.header,
         }
     }
 }

@@ -27,8 +27,15 @@ struct AlertLine<'a> {
     action: &'static str,
 }
 
-/// Appends the JSON line of `alert`, raised by `event` (whose line had id `ctx.id`).
-pub fn render_alert(alert: &Alert, event: &Event, ctx: &Context<'_>, out: &mut Vec<u8>) {
+/// Appends the JSON line of `alert`, raised by `event` (whose line had id `ctx.id`). `action`
+/// is what was done about it: `none` for detection rules, else what the kernel did.
+pub fn render_alert(
+    alert: &Alert,
+    event: &Event,
+    action: &'static str,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) {
     let line = AlertLine {
         time: ctx.clock.rfc3339(event.header().time_ns),
         rule: &alert.rule,
@@ -43,7 +50,7 @@ pub fn render_alert(alert: &Alert, event: &Event, ctx: &Context<'_>, out: &mut V
         pid: event.header().tgid,
         cgroup_id: event.header().cgroup_id,
         event_kind: event.header().kind.name(),
-        action: "none",
+        action,
     };
     serde_json::to_writer(&mut *out, &line)
         .expect("serializing plain structs into a Vec cannot fail");

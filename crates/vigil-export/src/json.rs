@@ -260,7 +260,7 @@ pub fn render(
         Event::Dns(d) => dns = Some(crate::network::dns(d)),
         Event::Http(h) => http = Some(crate::network::http(h, ctx.ip_names)),
         Event::Drop(d) => packet_drop = Some(crate::network::drop(d)),
-        Event::Capture(_) => {}
+        Event::Capture(_) | Event::Enforce(_) => {}
     }
     let line = Line {
         kind: h.kind.name(),

@@ -48,6 +48,7 @@ pub(crate) fn arg<'e>(ev: &'e Ev<'_>, name: &str, raw: bool) -> Option<Val<'e>> 
         },
         Event::Fork(_)
         | Event::Capture(_)
+        | Event::Enforce(_)
         | Event::Udp(_)
         | Event::Dns(_)
         | Event::Http(_)
@@ -190,6 +191,7 @@ pub(crate) fn all_args(ev: &Ev<'_>) -> String {
         Event::Conn(_) => vec!["res", "tuple"],
         Event::Fork(_)
         | Event::Capture(_)
+        | Event::Enforce(_)
         | Event::Udp(_)
         | Event::Dns(_)
         | Event::Http(_)

@@ -214,6 +214,7 @@ impl<'a> Ev<'a> {
             Event::File(_)
             | Event::Syscall(_)
             | Event::Capture(_)
+            | Event::Enforce(_)
             | Event::Dns(_)
             | Event::Http(_)
             | Event::Drop(_) => {}
@@ -512,6 +513,7 @@ pub(crate) fn result(event: &Event) -> i64 {
         | Event::Exit(_)
         | Event::Conn(_)
         | Event::Capture(_)
+        | Event::Enforce(_)
         | Event::Udp(_)
         | Event::Dns(_)
         | Event::Http(_)

@@ -49,8 +49,30 @@ pub enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Show or remove the enforcement pinned in the kernel (it outlives the agent).
+    #[command(subcommand)]
+    Enforce(EnforceCommand),
     /// Print the version and the BPF ABI version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnforceCommand {
+    /// List the rules in force, their hooks and counters, read from the pins.
+    Status {
+        /// YAML configuration file (for `enforcement.pin_dir`).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every pinned rule: nothing is enforced any more (until an agent installs rules).
+    Clear {
+        /// YAML configuration file (for `enforcement.pin_dir`).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +170,7 @@ mod tests {
             parse_kinds("exec, exit").unwrap().0,
             vec![Kind::Exec, Kind::Exit]
         );
-        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len() - 1);
+        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len() - 2);
         assert!(parse_kinds("capture").is_err());
         assert!(parse_kinds("exec,bogus").unwrap_err().contains("bogus"));
     }

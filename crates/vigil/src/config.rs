@@ -20,6 +20,36 @@ struct RawConfig {
     file: Option<RawFileConfig>,
     syscalls: Option<bool>,
     network: Option<RawNetworkConfig>,
+    enforcement: Option<RawEnforcementConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnforcementConfig {
+    pin_dir: Option<std::path::PathBuf>,
+    kills_per_sec: Option<u32>,
+    allow: Option<Vec<String>>,
+}
+
+/// In-kernel enforcement (rules with an `action`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnforcementConfig {
+    /// bpffs directory holding the pinned maps and links.
+    pub pin_dir: std::path::PathBuf,
+    /// Kills per second, all rules together; beyond that, kills are reported, not done.
+    pub kills_per_sec: u32,
+    /// Executables (exact paths, or prefixes ending in `/`) never killed.
+    pub allow: Vec<String>,
+}
+
+impl Default for EnforcementConfig {
+    fn default() -> Self {
+        Self {
+            pin_dir: vigil_bpf::enforce::DEFAULT_PIN_DIR.into(),
+            kills_per_sec: 20,
+            allow: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +153,7 @@ pub struct Config {
     /// Load the security-syscall sensor.
     pub syscalls: bool,
     pub network: NetworkConfig,
+    pub enforcement: EnforcementConfig,
 }
 
 impl Default for Config {
@@ -139,6 +170,7 @@ impl Default for Config {
             file: FileConfig::default(),
             syscalls: true,
             network: NetworkConfig::default(),
+            enforcement: EnforcementConfig::default(),
         }
     }
 }
@@ -183,7 +215,24 @@ impl Config {
                         .unwrap_or(d.network.flow_interval_secs),
                 }
             },
+            enforcement: {
+                let e = raw.enforcement.unwrap_or_default();
+                EnforcementConfig {
+                    pin_dir: e.pin_dir.unwrap_or(d.enforcement.pin_dir),
+                    kills_per_sec: e.kills_per_sec.unwrap_or(d.enforcement.kills_per_sec),
+                    allow: e.allow.unwrap_or(d.enforcement.allow),
+                }
+            },
         };
+        if !c.enforcement.pin_dir.starts_with("/sys/fs/bpf/") {
+            bail!(
+                "enforcement.pin_dir: `{}` must be below /sys/fs/bpf/",
+                c.enforcement.pin_dir.display()
+            );
+        }
+        if let Some(p) = c.enforcement.allow.iter().find(|p| !p.starts_with('/')) {
+            bail!("enforcement.allow: `{p}` must be an absolute path");
+        }
         if c.network.capture_bytes > vigil_abi::VIGIL_CAPTURE_MAX {
             bail!(
                 "network.capture_bytes: {} is above {}",
@@ -306,6 +355,22 @@ mod tests {
             Config::parse("network:\n  capture_bytes: 9999\n").unwrap_err()
         );
         assert!(e.contains("network.capture_bytes"), "{e}");
+    }
+
+    #[test]
+    fn enforcement_section() {
+        let c = Config::parse(
+            "enforcement:\n  pin_dir: /sys/fs/bpf/t\n  kills_per_sec: 3\n  allow: [/usr/sbin/]\n",
+        )
+        .unwrap();
+        assert_eq!(c.enforcement.kills_per_sec, 3);
+        assert_eq!(c.enforcement.allow, vec!["/usr/sbin/".to_string()]);
+        let e = format!(
+            "{:#}",
+            Config::parse("enforcement:\n  pin_dir: /tmp/x\n").unwrap_err()
+        );
+        assert!(e.contains("enforcement.pin_dir"), "{e}");
+        assert!(Config::parse("enforcement:\n  allow: [sbin]\n").is_err());
     }
 
     #[test]

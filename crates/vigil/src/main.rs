@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod enforcement;
 mod map_cmd;
 mod network;
 mod pipeline;
@@ -38,6 +39,12 @@ fn main() -> std::process::ExitCode {
         }),
         cli::Command::Rules(cmd) => rules_cmd::rules(cmd),
         cli::Command::Map { api, json, dot } => map_cmd::map(api, json, dot),
+        cli::Command::Enforce(cmd) => match cmd {
+            cli::EnforceCommand::Status { config, json } => config::Config::load(config.as_deref())
+                .and_then(|c| enforcement::status(&c.enforcement.pin_dir, json)),
+            cli::EnforceCommand::Clear { config } => config::Config::load(config.as_deref())
+                .and_then(|c| enforcement::clear(&c.enforcement.pin_dir)),
+        },
         cli::Command::Version => {
             println!(
                 "vigil {} (BPF ABI {})",

@@ -2,6 +2,7 @@
 
 use vigil_enrich::ProcessTable;
 use vigil_enrich::UserDb;
+use vigil_events::enforce::{Enforce, Outcome};
 use vigil_events::filter::PathFilter;
 use vigil_events::{decode, Event};
 use vigil_export::alert::render_alert;
@@ -34,6 +35,11 @@ pub struct Pipeline {
     pub names: Names,
     /// Network state: DNS/HTTP correlation, names, the service map.
     pub net: Network,
+    /// The enforcement generation whose rule ids the current rules number, if any.
+    pub enforce_generation: Option<u32>,
+    /// Rule names of earlier generations, for their reports drained at install.
+    pub old_rule_names: std::collections::HashMap<(u32, u32), String>,
+    pending_enforce: Vec<Event>,
     alerts: Vec<Alert>,
     line: Vec<u8>,
     derived: Vec<Event>,
@@ -60,6 +66,9 @@ impl Pipeline {
             rules: None,
             names: Names(UserDb::default()),
             net: Network::new(),
+            enforce_generation: None,
+            old_rule_names: Default::default(),
+            pending_enforce: Vec::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),
             derived: Vec::new(),
@@ -95,6 +104,12 @@ impl Pipeline {
                 return;
             }
             Event::Conn(c) => self.net.conn(c, &self.table),
+            Event::Enforce(_) => {
+                // Written at the next flush, once the sensors' records read with it (the exec
+                // of the process it killed) are in the table.
+                self.pending_enforce.push(event);
+                return;
+            }
             _ => {}
         }
         if let Event::File(f) = &event {
@@ -117,6 +132,84 @@ impl Pipeline {
         }
         if is_exit {
             self.table.apply(&event);
+        }
+    }
+
+    /// An enforcement report becomes an alert whose `action` says what the kernel did.
+    fn enforce_report(&mut self, r: &Enforce) {
+        let event = crate::enforcement::event_for(r);
+        let proc = self.table.get(r.header.tgid);
+        let ancestry = self
+            .table
+            .ancestry(proc.map_or(0, |p| p.ppid), self.ancestry_depth);
+        let names = EvalNames {
+            users: &self.names,
+            ips: &self.net.names,
+        };
+        let ctx = EvalContext {
+            event: &event,
+            proc,
+            ancestry: &ancestry,
+            names: &names,
+        };
+        let current = self.enforce_generation == Some(r.generation);
+        let alert = match &self.rules {
+            Some(rules) if current => rules.enforcement_alert(r.rule as usize, &ctx),
+            _ => None,
+        };
+        let mut alert = alert.unwrap_or_else(|| self.orphan_alert(r));
+        if r.outcome == Outcome::Audit {
+            alert
+                .output
+                .push_str(" (audit mode: would have been blocked)");
+        }
+        self.stats.alerts += 1;
+        let now = boot_ns();
+        let net = &self.net;
+        let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
+        let ctx = Context {
+            host: &self.host,
+            clock: &self.clock,
+            id: self.stats.received.iter().sum(),
+            ip_names: &ip_names,
+        };
+        self.line.clear();
+        render_alert(&alert, &event, r.outcome.name(), &ctx, &mut self.line);
+        for s in &mut self.sinks {
+            if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
+                count_lost(&mut self.stats, s.name(), &lost);
+            }
+        }
+    }
+
+    /// The alert of a report whose rules are no longer loaded (made by an earlier generation,
+    /// e.g. while no agent was running): named from that generation's rule table.
+    fn orphan_alert(&self, r: &Enforce) -> Alert {
+        let name = self
+            .old_rule_names
+            .get(&(r.generation, r.rule))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!("enforcement rule {} of generation {}", r.rule, r.generation)
+            });
+        let what = match (&r.addr, r.path.is_empty()) {
+            (Some(a), _) => a.to_string(),
+            (None, false) => String::from_utf8_lossy(&r.path).into_owned(),
+            _ => String::new(),
+        };
+        Alert {
+            output: format!(
+                "{name}: {} {what} (pid {} comm {}; reported by enforcement generation {})",
+                r.outcome.name(),
+                r.header.tgid,
+                String::from_utf8_lossy(&r.comm),
+                r.generation
+            ),
+            rule: name,
+            priority: vigil_rules::Priority::Critical,
+            output_fields: Default::default(),
+            tags: Vec::new(),
+            source: "syscall",
         }
     }
 
@@ -203,7 +296,7 @@ impl Pipeline {
         for alert in &self.alerts {
             self.stats.alerts += 1;
             self.line.clear();
-            render_alert(alert, event, &ctx, &mut self.line);
+            render_alert(alert, event, "none", &ctx, &mut self.line);
             for s in &mut self.sinks {
                 if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
                     count_lost(&mut self.stats, s.name(), &lost);
@@ -215,6 +308,11 @@ impl Pipeline {
     /// Pushes buffered lines out; called after each drain of the ring buffer. Lines that a
     /// failed flush loses are counted.
     pub fn flush(&mut self) {
+        for e in std::mem::take(&mut self.pending_enforce) {
+            if let Event::Enforce(r) = &e {
+                self.enforce_report(r);
+            }
+        }
         if let Some(r) = &mut self.recorder {
             if let Err(e) = r.flush() {
                 tracing::error!("recording failed, recording stopped: {e}");

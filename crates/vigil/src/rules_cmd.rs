@@ -60,7 +60,9 @@ fn check(paths: &[PathBuf], as_json: bool) -> Result<()> {
             .map(|r| {
                 json!({"name": r.name, "file": r.file, "line": r.line, "enabled": r.enabled,
                        "disabled_reason": r.disabled_reason, "priority": r.priority, "tags": r.tags,
-                       "warnings": r.warnings})
+                       "warnings": r.warnings,
+                       "enforcement": r.enforcement.map(|(action, mode, hook)|
+                           json!({"action": action, "mode": mode, "hook": hook}))})
             })
             .collect();
         let out =
@@ -70,7 +72,13 @@ fn check(paths: &[PathBuf], as_json: bool) -> Result<()> {
     }
     for r in set.rules() {
         match &r.disabled_reason {
-            None if r.enabled => println!("enabled   {}:{}  {}", r.file, r.line, r.name),
+            None if r.enabled => match r.enforcement {
+                Some((action, mode, hook)) => println!(
+                    "enabled   {}:{}  {}  (enforced in kernel: {action} on {hook}, {mode})",
+                    r.file, r.line, r.name
+                ),
+                None => println!("enabled   {}:{}  {}", r.file, r.line, r.name),
+            },
             None => println!(
                 "disabled  {}:{}  {}  (enabled: false)",
                 r.file, r.line, r.name
@@ -144,7 +152,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
         };
         for a in &alerts {
             line.clear();
-            render_alert(a, &event, &ctx, &mut line);
+            render_alert(a, &event, "none", &ctx, &mut line);
             std::io::Write::write_all(&mut out, &line)?;
             count += 1;
         }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use vigil_bpf::{SensorConfig, Sensors};
+use vigil_bpf::enforce::Enforcement;
+use vigil_bpf::{RingBuffer, RingBufferBuilder, SensorConfig, Sensors};
 use vigil_enrich::ProcessTable;
 use vigil_export::api::{self, Health};
 use vigil_export::sink::Sink;
 
 use crate::cli::RunArgs;
-use crate::config::Config;
+use crate::config::{Config, EnforcementConfig};
+use crate::enforcement;
 use crate::pipeline::Pipeline;
 use crate::record::Recorder;
 use crate::rules::{self, Names, RuleSource};
@@ -103,6 +105,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     );
     let ruleset = rule_source.load()?;
     report_rules(&ruleset);
+    let (mut enforcement, leftovers) = enforcement::apply(&ruleset, &cfg.enforcement)?;
+    pipeline.enforce_generation = enforcement.as_ref().map(|e| e.generation());
+    pipeline.old_rule_names = leftovers.names;
     pipeline.rules = Some(ruleset);
     pipeline.names = Names(UserDb::load(Path::new("/")));
     pipeline.path_filter = vigil_events::filter::PathFilter {
@@ -111,12 +116,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         watch_writes: cfg.file.watch_writes.clone(),
     };
     let pipeline = RefCell::new(pipeline);
-    let rb = sensor
-        .ring_buffer(|rec| {
-            pipeline.borrow_mut().handle(rec);
-            0
-        })
-        .context("opening the ring buffer")?;
+    // Reports enforcement made while no agent was reading (this one was starting).
+    for rec in &leftovers.records {
+        pipeline.borrow_mut().handle(rec);
+    }
+    let mut rb = ring_buffer(&sensor, enforcement.as_ref(), &pipeline)?;
 
     health.ready.store(true, Ordering::Relaxed);
     // Printed whatever VIGIL_LOG says: scripts and tests wait for this line.
@@ -177,7 +181,17 @@ pub fn run(args: RunArgs) -> Result<()> {
         let hup = reload.swap(false, Ordering::Relaxed);
         if hup || (last_rules_check.elapsed() >= RULES_CHECK && rule_source.changed()) {
             last_rules_check = Instant::now();
-            reload_rules(&mut rule_source, &mut pipeline.borrow_mut(), hup);
+            // The reload replaces the enforcement ring buffer: drain the old one first.
+            let _ = rb.consume();
+            drop(rb);
+            reload_rules(
+                &mut rule_source,
+                &mut pipeline.borrow_mut(),
+                &mut enforcement,
+                &cfg.enforcement,
+                hup,
+            );
+            rb = ring_buffer(&sensor, enforcement.as_ref(), &pipeline)?;
         } else if last_rules_check.elapsed() >= RULES_CHECK {
             last_rules_check = Instant::now();
         }
@@ -188,7 +202,12 @@ pub fn run(args: RunArgs) -> Result<()> {
                 p.clock.follow(vigil_export::json::Clock::now());
                 tracing::info!(
                     "{}",
-                    Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats()).line()
+                    Snapshot::new(
+                        &kernel_stats(&sensor, enforcement.as_ref(), &p)?,
+                        &p.stats,
+                        p.table.stats()
+                    )
+                    .line()
                 );
             }
         }
@@ -203,7 +222,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         take_kernel_maps(&sensor, &mut p);
     }
     p.flush();
-    let mut snap = Snapshot::new(&sensor.stats()?, &p.stats, p.table.stats());
+    let mut snap = Snapshot::new(
+        &kernel_stats(&sensor, enforcement.as_ref(), &p)?,
+        &p.stats,
+        p.table.stats(),
+    );
     if net_on {
         snap.network = Some(p.net.stats(sensor.net_stats()?));
     }
@@ -213,6 +236,23 @@ pub fn run(args: RunArgs) -> Result<()> {
     drop(rb);
     sensor.detach();
     Ok(())
+}
+
+/// The kernel's counters. Enforcement reports have their own: what was received, plus what a
+/// full ring buffer lost (in this and earlier generations this agent installed).
+fn kernel_stats(
+    sensor: &Sensors,
+    enforcement: Option<&Enforcement>,
+    pipeline: &Pipeline,
+) -> Result<vigil_bpf::KernelStats> {
+    let mut k = sensor.stats()?;
+    let lost = pipeline.stats.enforce_lost_prior
+        + enforcement.map_or(Ok(0), |e| e.stats().map(|s| s[0]))?;
+    let e = &mut k.counts[vigil_abi::VIGIL_EV_ENFORCE as usize];
+    e[vigil_abi::VIGIL_STAT_SUBMITTED as usize] =
+        pipeline.stats.received[crate::stats::index(vigil_events::Kind::Enforce)];
+    e[vigil_abi::VIGIL_STAT_RINGBUF_FULL as usize] = lost;
+    Ok(k)
 }
 
 /// How often the network state is aged (time-outs, map pairing) and the map published.
@@ -249,17 +289,63 @@ fn report_rules(set: &vigil_rules::RuleSet) {
     );
 }
 
-/// Reloads rules (and user names); on error the running rules stay and the error is logged.
-fn reload_rules(source: &mut RuleSource, pipeline: &mut Pipeline, hup: bool) {
+/// One consumer for the sensors' ring buffer and the enforcement reports.
+fn ring_buffer<'cb>(
+    sensor: &Sensors,
+    enforcement: Option<&Enforcement>,
+    pipeline: &'cb RefCell<Pipeline>,
+) -> Result<RingBuffer<'cb>> {
+    let mut b = RingBufferBuilder::new();
+    let handle = |rec: &[u8]| {
+        pipeline.borrow_mut().handle(rec);
+        0
+    };
+    sensor
+        .add_ring_buffer(&mut b, handle)
+        .context("opening the ring buffer")?;
+    if let Some(e) = enforcement {
+        e.add_ring_buffer(&mut b, handle)
+            .context("opening the enforcement ring buffer")?;
+    }
+    b.build().context("opening the ring buffers")
+}
+
+/// Reloads rules (and user names) and puts their actions in force. On error the running rules
+/// and enforcement stay and the error is logged.
+fn reload_rules(
+    source: &mut RuleSource,
+    pipeline: &mut Pipeline,
+    enforcement: &mut Option<Enforcement>,
+    cfg: &EnforcementConfig,
+    hup: bool,
+) {
     if hup {
         pipeline.names = Names(UserDb::load(Path::new("/")));
     }
-    match source.load() {
-        Ok(set) => {
-            report_rules(&set);
-            pipeline.rules = Some(set);
+    let set = match source.load() {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::error!("rules not reloaded, the previous rules stay active: {e:#}");
+            return;
         }
-        Err(e) => tracing::error!("rules not reloaded, the previous rules stay active: {e:#}"),
+    };
+    match enforcement::apply(&set, cfg) {
+        Ok((e, leftovers)) => {
+            report_rules(&set);
+            pipeline.old_rule_names.extend(leftovers.names);
+            pipeline.enforce_generation = e.as_ref().map(|e| e.generation());
+            pipeline.rules = Some(set);
+            if let Some(old) = enforcement.as_ref() {
+                pipeline.stats.enforce_lost_prior += old.stats().map_or(0, |s| s[0]);
+            }
+            *enforcement = e;
+            for rec in &leftovers.records {
+                pipeline.handle(rec);
+            }
+        }
+        Err(e) => tracing::error!(
+            "rules not reloaded, the previous rules and enforcement stay active: {e:#}"
+        ),
     }
 }
 

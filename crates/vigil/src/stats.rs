@@ -24,6 +24,8 @@ pub struct UserStats {
     /// Alerts raised, and alert lines an output failed to write.
     pub alerts: u64,
     pub alerts_lost: u64,
+    /// Enforcement reports lost to a full ring buffer in generations since replaced.
+    pub enforce_lost_prior: u64,
 }
 
 /// The outputs' loss-count slot for alert lines (after the event kinds).

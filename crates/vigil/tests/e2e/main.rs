@@ -5,6 +5,7 @@ mod harness;
 
 mod api;
 mod config;
+mod enforce;
 mod exec;
 // Both call the legacy syscalls (open, creat, rename, dup2, ...) that only x86-64 has.
 #[cfg(target_arch = "x86_64")]

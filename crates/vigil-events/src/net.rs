@@ -124,6 +124,16 @@ pub struct Dns {
 pub struct Http {
     pub header: Header,
     pub exchange: HttpExchange,
+    /// The process at the other end, when it is local (its own line is then not written).
+    pub peer: Option<Peer>,
+}
+
+/// A local process at the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub pid: u32,
+    pub tgid: u32,
+    pub cgroup_id: u64,
 }
 
 /// Packets the kernel dropped for one reason at one place, over one report interval.

@@ -230,6 +230,15 @@ pub struct HttpOut {
     version: String,
     status: Option<u16>,
     latency_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_process: Option<PeerOut>,
+}
+
+#[derive(Serialize)]
+pub struct PeerOut {
+    pid: u32,
+    tid: u32,
+    cgroup_id: u64,
 }
 
 pub fn http(h: &Http, names: IpNames<'_>) -> HttpOut {
@@ -245,6 +254,11 @@ pub fn http(h: &Http, names: IpNames<'_>) -> HttpOut {
         version: x.version.clone(),
         status: x.status,
         latency_us: x.latency_ns.map(us),
+        client_process: h.peer.map(|p| PeerOut {
+            pid: p.tgid,
+            tid: p.pid,
+            cgroup_id: p.cgroup_id,
+        }),
     }
 }
 

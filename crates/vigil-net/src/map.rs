@@ -121,6 +121,12 @@ impl ServiceMap {
         }
     }
 
+    /// The socket at the other end of `cookie`'s connection, once both ends are known to be
+    /// local (bound when the server accepted it).
+    pub fn local_peer(&self, cookie: u64) -> Option<u64> {
+        self.tracked.get(&cookie)?.peer
+    }
+
     /// Takes one HTTP exchange seen on socket `cookie` acting as `role`. When both ends are
     /// local, only the server's observation counts (the client's would count the request
     /// twice); the client's counts when the server is external. `errors` are 5xx statuses and
@@ -290,8 +296,9 @@ impl ServiceMap {
             return;
         };
         self.edges[e].count_connection(client.time_ns, client.connect_latency_us);
-        self.track(e, client, true, false);
-        self.track(e, server, false, true);
+        let (client_cookie, server_cookie) = (client.cookie, server.cookie);
+        self.track(e, client, true, false, Some(server_cookie));
+        self.track(e, server, false, true, Some(client_cookie));
     }
 
     /// No peer showed up: the other end is the remote IP.
@@ -310,11 +317,11 @@ impl ServiceMap {
             return;
         };
         self.edges[e].count_connection(side.time_ns, side.connect_latency_us);
-        self.track(e, side, true, true);
+        self.track(e, side, true, true, None);
     }
 
     /// Applies what the side saw while waiting and remembers its cookie for what comes later.
-    fn track(&mut self, edge: usize, side: Side, tcp: bool, http: bool) {
+    fn track(&mut self, edge: usize, side: Side, tcp: bool, http: bool, peer: Option<u64>) {
         let e = &mut self.edges[edge];
         if http {
             e.http.merge(&side.http);
@@ -347,6 +354,7 @@ impl ServiceMap {
             http,
             opened_ns: side.time_ns,
             closed_ns: side.close.map(|t| t.time_ns),
+            peer,
         };
         self.tracked.insert(side.cookie, binding);
     }
@@ -494,6 +502,8 @@ struct Binding {
     http: bool,
     opened_ns: u64,
     closed_ns: Option<u64>,
+    /// The socket at the other end, when it is local too.
+    peer: Option<u64>,
 }
 
 /// A socket's final counters, from its `Close`.
@@ -973,6 +983,21 @@ mod tests {
         assert_bound_pair(&m);
         let st = m.stats();
         assert_eq!((st.nodes, st.edges, st.pending, st.tracked), (2, 1, 0, 0));
+    }
+
+    #[test]
+    fn each_end_of_a_local_pair_knows_the_other() {
+        let mut m = ServiceMap::new(MapLimits::default());
+        let (c, s) = local_pair();
+        m.record(&c);
+        assert_eq!(m.local_peer(c.cookie), None, "not bound yet");
+        m.record(&s);
+        assert_eq!(m.local_peer(c.cookie), Some(s.cookie));
+        assert_eq!(m.local_peer(s.cookie), Some(c.cookie));
+        let lone = connect("c", 1, 9, "10.0.0.1:40001", "192.0.2.1:80");
+        m.record(&lone);
+        m.expire(far_future());
+        assert_eq!(m.local_peer(lone.cookie), None, "external server");
     }
 
     #[test]

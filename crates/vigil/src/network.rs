@@ -8,7 +8,7 @@ use std::path::Path;
 
 use vigil_abi::{DropKey, FlowKey, FlowValue};
 use vigil_enrich::ProcessTable;
-use vigil_events::net::{socket_addr, ConnPhase};
+use vigil_events::net::{socket_addr, ConnPhase, Peer};
 use vigil_events::{Capture, Conn, Dns, Event, Header, Http, Kind, PacketDrop, UdpFlow};
 use vigil_net::map::{MapLimits, ServiceMap};
 use vigil_net::names::NameCache;
@@ -37,6 +37,8 @@ pub struct NetStats {
     pub exchanges_pending: usize,
     pub exchanges_evicted: u64,
     pub payload_parse_errors: u64,
+    /// HTTP exchanges seen by a client whose server is local too: reported once, by the server.
+    pub http_client_merged: u64,
     pub responses_unmatched: u64,
     pub map_nodes: usize,
     pub map_edges: usize,
@@ -57,6 +59,7 @@ pub struct Network {
     drop_reasons: HashMap<u32, String>,
     host_netns: u32,
     observations: Vec<Observation>,
+    http_merged: u64,
 }
 
 impl Default for Network {
@@ -76,6 +79,7 @@ impl Network {
             drop_reasons: vigil_bpf::drop_reason_names(),
             host_netns: netns_inode(Path::new("/proc/self/ns/net")),
             observations: Vec::new(),
+            http_merged: 0,
         }
     }
 
@@ -185,9 +189,21 @@ impl Network {
                     let latency = exchange.latency_ns.map(|n| n / 1000);
                     self.map
                         .record_http(exchange.cookie, exchange.role, latency, exchange.status);
+                    // Both ends local: one line per request, the server's, naming the client.
+                    let peer = self.map.local_peer(exchange.cookie);
+                    if peer.is_some() && exchange.role == vigil_net::Role::Client {
+                        self.http_merged += 1;
+                        continue;
+                    }
+                    let peer = peer.and_then(|c| self.owners.get(&c)).map(|o| Peer {
+                        pid: o.pid,
+                        tgid: o.tgid,
+                        cgroup_id: o.cgroup_id,
+                    });
                     out.push(Event::Http(Http {
                         header: header(Kind::Http),
                         exchange,
+                        peer,
                     }));
                 }
             }
@@ -266,6 +282,7 @@ impl Network {
             exchanges_pending: t.pending,
             exchanges_evicted: t.evicted,
             payload_parse_errors: t.parse_errors,
+            http_client_merged: self.http_merged,
             responses_unmatched: t.unmatched_responses,
             map_nodes: m.nodes,
             map_edges: m.edges,

@@ -122,6 +122,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let mut rb = ring_buffer(&sensor, enforcement.as_ref(), &pipeline)?;
 
+    let net_on = sensor
+        .reports()
+        .iter()
+        .any(|r| r.name == "net" && r.state == "attached");
+    if net_on {
+        // Published at once (empty), so the API never answers 503 while the sensor runs.
+        publish_map(&pipeline.borrow(), &health);
+    }
     health.ready.store(true, Ordering::Relaxed);
     // Printed whatever VIGIL_LOG says: scripts and tests wait for this line.
     let live: Vec<&str> = sensor
@@ -141,10 +149,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         (cfg.stats_interval_secs > 0).then(|| Duration::from_secs(cfg.stats_interval_secs));
     let mut last_stats = Instant::now();
     let mut last_rules_check = Instant::now();
-    let net_on = sensor
-        .reports()
-        .iter()
-        .any(|r| r.name == "net" && r.state == "attached");
     let flow_every = Duration::from_secs(cfg.network.flow_interval_secs);
     let mut last_flows = Instant::now();
     let mut last_tick = Instant::now();
@@ -253,6 +257,22 @@ fn kernel_stats(
         pipeline.stats.received[crate::stats::index(vigil_events::Kind::Enforce)];
     e[vigil_abi::VIGIL_STAT_RINGBUF_FULL as usize] = lost;
     Ok(k)
+}
+
+/// Hands the API a fresh copy of the service map.
+fn publish_map(p: &Pipeline, health: &Health) {
+    let now = crate::network::boot_ns();
+    let snapshot = p.net.map.snapshot(now, &|ip| {
+        p.net
+            .names
+            .lookup(ip, now)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    });
+    if let Ok(mut m) = health.map.lock() {
+        *m = Some(Arc::new(snapshot));
+    }
 }
 
 /// How often the network state is aged (time-outs, map pairing) and the map published.

@@ -593,7 +593,7 @@ fn web_root() -> tempfile::TempDir {
 }
 
 #[test]
-fn http_requests_and_statuses_are_seen_by_client_and_server() {
+fn http_requests_and_statuses_are_reported_once_with_both_processes() {
     if !require_root() {
         return;
     }
@@ -601,7 +601,14 @@ fn http_requests_and_statuses_are_seen_by_client_and_server() {
     let cg_cli = TestCgroup::new();
     let cg_srv = TestCgroup::new();
     let root = web_root();
-    let agent = Agent::start_with_config(Some(NET_CONFIG), &[]);
+    let agent = Agent::start_with_config(Some(NET_CONFIG), &["--api", "127.0.0.1:0"]);
+    let api = agent
+        .stderr()
+        .lines()
+        .find_map(|l| l.split("api listening on http://").nth(1))
+        .expect("api address logged")
+        .trim()
+        .to_string();
     let port = 8080;
     let to = lab.srv.addr4(port);
     let httpd = start_httpd(&lab, port, root.path(), Some(&cg_srv));
@@ -610,6 +617,16 @@ fn http_requests_and_statuses_are_seen_by_client_and_server() {
     let (pid_missing, ok, out) = wget(&lab, &cg_cli, &format!("http://{to}/missing"));
     assert!(!ok && out.contains("404"), "wget of a missing file: {out}");
     drop(httpd);
+    // A server no local socket reports (the agent's own API): the client's line is written.
+    let mut map = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    map.args(["map", "--json", "--api", &api]);
+    cg_cli.enter(&mut map);
+    let out = map.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let done = agent.stop();
 
     let by_path = |cg: &TestCgroup, path: &str| -> Vec<&Value> {
@@ -628,36 +645,39 @@ fn http_requests_and_statuses_are_seen_by_client_and_server() {
         assert!(u(&h["latency_us"]) > 0, "{e:#}");
         assert!(h.get("path_truncated").is_none_or(|t| t == false), "{e:#}");
         assert!(h["cookie"].is_u64(), "{e:#}");
-        let (local, remote) = (&h["local"], &h["remote"]);
-        if role == "client" {
-            assert!(addr_is(remote, to), "{e:#}");
-            assert_eq!(local["ip"], lab.cli.ip4.to_string(), "{e:#}");
-        } else {
-            assert!(addr_is(local, to), "{e:#}");
-            assert_eq!(remote["ip"], lab.cli.ip4.to_string(), "{e:#}");
-        }
     };
 
-    let c_ok = by_path(&cg_cli, "/hello.txt");
-    assert_eq!(c_ok.len(), 1, "{c_ok:#?}");
-    check(c_ok[0], "client", "/hello.txt", 200);
-    assert_eq!(c_ok[0]["process"]["pid"], pid_ok);
-    let c_404 = by_path(&cg_cli, "/missing");
-    assert_eq!(c_404.len(), 1, "{c_404:#?}");
-    check(c_404[0], "client", "/missing", 404);
-    assert_eq!(c_404[0]["process"]["pid"], pid_missing);
-    assert_eq!(
-        in_cgroup(&done.events, "http", cg_cli.id).len(),
-        2,
-        "one line per exchange"
+    // Both ends local: one line per request, the server's, naming the client's process.
+    for (path, status, client_pid) in [("/hello.txt", 200, pid_ok), ("/missing", 404, pid_missing)]
+    {
+        let s = by_path(&cg_srv, path);
+        assert_eq!(s.len(), 1, "{s:#?}");
+        check(s[0], "server", path, status);
+        let h = &s[0]["http"];
+        assert!(addr_is(&h["local"], to), "{h:#}");
+        assert_eq!(h["remote"]["ip"], lab.cli.ip4.to_string(), "{h:#}");
+        assert_eq!(h["client_process"]["pid"], client_pid, "{h:#}");
+        assert_eq!(h["client_process"]["cgroup_id"], cg_cli.id, "{h:#}");
+        assert!(
+            by_path(&cg_cli, path).is_empty(),
+            "client line merged into the server's"
+        );
+    }
+    assert!(
+        done.final_stats["network"]["http_client_merged"]
+            .as_u64()
+            .unwrap()
+            >= 2
     );
 
-    let s_ok = by_path(&cg_srv, "/hello.txt");
-    assert_eq!(s_ok.len(), 1, "{s_ok:#?}");
-    check(s_ok[0], "server", "/hello.txt", 200);
-    let s_404 = by_path(&cg_srv, "/missing");
-    assert_eq!(s_404.len(), 1, "{s_404:#?}");
-    check(s_404[0], "server", "/missing", 404);
+    let c = by_path(&cg_cli, "/api/v1/map");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    check(c[0], "client", "/api/v1/map", 200);
+    assert!(c[0]["http"].get("client_process").is_none());
+    assert_eq!(
+        c[0]["http"]["remote"]["port"],
+        api.rsplit(':').next().unwrap().parse::<u64>().unwrap()
+    );
 }
 
 #[test]

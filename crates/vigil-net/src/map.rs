@@ -994,7 +994,7 @@ mod tests {
         m.record(&s);
         assert_eq!(m.local_peer(c.cookie), Some(s.cookie));
         assert_eq!(m.local_peer(s.cookie), Some(c.cookie));
-        let lone = connect("c", 1, 9, "10.0.0.1:40001", "192.0.2.1:80");
+        let lone = connect("c", 9, 0, "10.0.0.1:40001", "192.0.2.1:80");
         m.record(&lone);
         m.expire(far_future());
         assert_eq!(m.local_peer(lone.cookie), None, "external server");

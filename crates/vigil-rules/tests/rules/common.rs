@@ -227,6 +227,7 @@ pub fn http(role: Role, local: &str, remote: &str, method: &str, path: &str) -> 
             status: Some(404),
             latency_ns: Some(2_000_000),
         },
+        peer: None,
     })
 }
 

@@ -30,7 +30,8 @@ enum vigil_event_kind {
 	VIGIL_EV_CONN = 6,      /* a TCP connection changed phase (connect, accept, close, ...) */
 	VIGIL_EV_CAPTURE = 7,   /* the first bytes of a DNS or HTTP message, parsed in user space */
 	VIGIL_EV_ENFORCE = 8,   /* an enforcement rule blocked, killed or audited something */
-	VIGIL_EV_KIND_MAX = 9,
+	VIGIL_EV_CGROUP = 9,    /* a cgroup v2 directory was created or removed (identity) */
+	VIGIL_EV_KIND_MAX = 10,
 };
 
 /* Per-kind counters kept by the kernel side; index = kind * VIGIL_STAT_MAX + stat. */
@@ -463,6 +464,25 @@ struct vigil_enforce_event {
 	__u32 _pad;
 	__u8 addr[16];              /* destination or bound address (IPv4 in the first 4 bytes) */
 	__u8 comm[VIGIL_COMM_LEN];
+};
+
+enum vigil_cgroup_op {
+	VIGIL_CG_MKDIR = 1,
+	VIGIL_CG_RMDIR = 2,
+};
+
+/*
+ * A cgroup v2 directory appeared or went away: how the agent learns cgroup id -> path (and so
+ * container identity) before the first process runs in it. Tail: path_len bytes of the path
+ * relative to the cgroup v2 root. hdr.cgroup_id is the creating task's cgroup.
+ */
+struct vigil_cgroup_event {
+	struct vigil_event_header hdr;
+	__u64 id;                  /* the new cgroup's id (its directory's inode) */
+	__u32 level;               /* depth below the root (the root is 0) */
+	__u16 path_len;
+	__u8 op;                   /* enum vigil_cgroup_op */
+	__u8 _pad;
 };
 
 /* Key of the path-prefix filter trie. prefixlen is in bits, as BPF_MAP_TYPE_LPM_TRIE wants. */

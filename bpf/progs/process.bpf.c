@@ -61,6 +61,8 @@ enum vigil_enf_hook unused_enf_hook __attribute__((unused));
 enum vigil_enf_outcome unused_enf_outcome __attribute__((unused));
 enum vigil_enf_limits unused_enf_limits __attribute__((unused));
 enum vigil_enf_dim unused_enf_dim __attribute__((unused));
+struct vigil_cgroup_event *unused_cgroup_event __attribute__((unused));
+enum vigil_cgroup_op unused_cgroup_op __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
@@ -182,4 +184,60 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	emit__submit(ev, VIGIL_EV_EXIT);
 	return 0;
+}
+
+struct cgroup_scratch {
+	struct vigil_cgroup_event ev;
+	__u8 path[VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_scratch);
+} vigil_cgroup_scratch SEC(".maps");
+
+/* Only the cgroup v2 hierarchy (a hybrid host also has v1 hierarchies): the one of every task's
+ * dfl_cgrp. */
+static __always_inline int cgroup__emit(struct cgroup *cgrp, const char *path, __u8 op)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct cgroup_scratch *s;
+	__u32 zero = 0, size;
+	long n;
+
+	if (vigil_paused || cgrp->root != t->cgroups->dfl_cgrp->root)
+		return 0;
+	s = bpf_map_lookup_elem(&vigil_cgroup_scratch, &zero);
+	if (!s)
+		return 0;
+	emit__header(&s->ev.hdr, VIGIL_EV_CGROUP, 0);
+	s->ev.id = cgrp->kn->id;
+	s->ev.level = cgrp->level;
+	s->ev.op = op;
+	s->ev._pad = 0;
+	n = bpf_probe_read_kernel_str(s->path, sizeof(s->path), path);
+	if (n <= 0) {
+		n = 1;
+		stats__inc(VIGIL_EV_CGROUP, VIGIL_STAT_READ_ERROR);
+	}
+	s->ev.path_len = n - 1;
+	size = sizeof(s->ev) + ((n - 1) & (VIGIL_PATH_MAX - 1));
+	s->ev.hdr.size = size;
+	if (size <= sizeof(*s))
+		emit__output(s, size, VIGIL_EV_CGROUP);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(vigil_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup__emit(cgrp, path, VIGIL_CG_MKDIR);
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(vigil_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup__emit(cgrp, path, VIGIL_CG_RMDIR);
 }

@@ -6,6 +6,10 @@ use crate::Layout;
 // enum vigil_abi
 pub const VIGIL_ABI_VERSION: u32 = 1;
 
+// enum vigil_cgroup_op
+pub const VIGIL_CG_MKDIR: u32 = 1;
+pub const VIGIL_CG_RMDIR: u32 = 2;
+
 // enum vigil_close_reason
 pub const VIGIL_CLOSE_LOCAL: u32 = 1;
 pub const VIGIL_CLOSE_PEER: u32 = 2;
@@ -61,7 +65,8 @@ pub const VIGIL_EV_SYSCALL: u32 = 5;
 pub const VIGIL_EV_CONN: u32 = 6;
 pub const VIGIL_EV_CAPTURE: u32 = 7;
 pub const VIGIL_EV_ENFORCE: u32 = 8;
-pub const VIGIL_EV_KIND_MAX: u32 = 9;
+pub const VIGIL_EV_CGROUP: u32 = 9;
+pub const VIGIL_EV_KIND_MAX: u32 = 10;
 
 // enum vigil_file_op
 pub const VIGIL_FOP_OPEN: u32 = 1;
@@ -286,6 +291,69 @@ impl CaptureEvent {
             let n = core::mem::size_of::<u8>();
             b[80 + i * n..80 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
         }
+        b
+    }
+}
+
+/// `struct vigil_cgroup_event`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgroupEvent {
+    pub hdr: EventHeader,
+    pub id: u64,
+    pub level: u32,
+    pub path_len: u16,
+    pub op: u8,
+    pub _pad: u8,
+}
+
+impl CgroupEvent {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 48;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_cgroup_event",
+        size: core::mem::size_of::<CgroupEvent>(),
+        fields: &[
+            ("hdr", core::mem::offset_of!(CgroupEvent, hdr)),
+            ("id", core::mem::offset_of!(CgroupEvent, id)),
+            ("level", core::mem::offset_of!(CgroupEvent, level)),
+            ("path_len", core::mem::offset_of!(CgroupEvent, path_len)),
+            ("op", core::mem::offset_of!(CgroupEvent, op)),
+            ("_pad", core::mem::offset_of!(CgroupEvent, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            hdr: EventHeader::read(&b[0..])?,
+            id: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            level: u32::from_ne_bytes(b[40..44].try_into().ok()?),
+            path_len: u16::from_ne_bytes(b[44..46].try_into().ok()?),
+            op: u8::from_ne_bytes(b[46..47].try_into().ok()?),
+            _pad: u8::from_ne_bytes(b[47..48].try_into().ok()?),
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 48]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        b[0..0 + EventHeader::SIZE].copy_from_slice(&self.hdr.bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.id.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.level.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u16>()].copy_from_slice(&self.path_len.to_ne_bytes());
+        b[46..46 + core::mem::size_of::<u8>()].copy_from_slice(&self.op.to_ne_bytes());
+        b[47..47 + core::mem::size_of::<u8>()].copy_from_slice(&self._pad.to_ne_bytes());
         b
     }
 }
@@ -1601,6 +1669,7 @@ impl SyscallEvent {
 /// Every ABI struct's layout, for the BTF layout test.
 pub const LAYOUTS: &[Layout] = &[
     CaptureEvent::LAYOUT,
+    CgroupEvent::LAYOUT,
     ConnEvent::LAYOUT,
     DropKey::LAYOUT,
     EnfCfg::LAYOUT,

@@ -59,6 +59,8 @@ fn every_sensor_passes_the_verifier_and_attaches() {
         "vigil_skb_egress",
         "vigil_skb_ingress",
         "vigil_kfree_skb",
+        "vigil_cgroup_mkdir",
+        "vigil_cgroup_rmdir",
     ] {
         assert!(names.iter().any(|n| n == p), "{p} not loaded: {names:?}");
     }

@@ -180,6 +180,7 @@ impl ProcessTable {
             | Event::Conn(_)
             | Event::Capture(_)
             | Event::Enforce(_)
+            | Event::Cgroup(_)
             | Event::Udp(_)
             | Event::Dns(_)
             | Event::Http(_)

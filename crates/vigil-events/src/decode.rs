@@ -1,10 +1,10 @@
 //! Record bytes -> [`Event`]. Copies into plain types; never trusts a length it has not checked.
 
 use vigil_abi::{
-    CaptureEvent, ConnEvent, EnforceEvent, EventHeader, ExecEvent, ExitEvent, FileEvent, ForkEvent,
-    SyscallEvent, VIGIL_ABI_VERSION, VIGIL_F_ARGS_TRUNCATED, VIGIL_F_CORE_DUMPED,
-    VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED, VIGIL_F_NO_LOGINUID, VIGIL_F_PATH_TRUNCATED,
-    VIGIL_F_READ_FAILED, VIGIL_F_THREAD, VIGIL_F_UNFILTERED,
+    CaptureEvent, CgroupEvent, ConnEvent, EnforceEvent, EventHeader, ExecEvent, ExitEvent,
+    FileEvent, ForkEvent, SyscallEvent, VIGIL_ABI_VERSION, VIGIL_F_ARGS_TRUNCATED,
+    VIGIL_F_CORE_DUMPED, VIGIL_F_CWD_TRUNCATED, VIGIL_F_EXE_TRUNCATED, VIGIL_F_NO_LOGINUID,
+    VIGIL_F_PATH_TRUNCATED, VIGIL_F_READ_FAILED, VIGIL_F_THREAD, VIGIL_F_UNFILTERED,
 };
 
 use crate::{Bytes, Event, Exec, Exit, File, Fork, Header, Kind, Syscall};
@@ -53,6 +53,17 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
             let e = read_fixed(rec, CaptureEvent::read, CaptureEvent::SIZE)?;
             let payload = Tail(&rec[CaptureEvent::SIZE..]).take(e.captured_len, "payload")?;
             Ok(Event::Capture(crate::net::capture(&e, header, payload)))
+        }
+        Kind::Cgroup => {
+            let e = read_fixed(rec, CgroupEvent::read, CgroupEvent::SIZE)?;
+            let path = Tail(&rec[CgroupEvent::SIZE..]).take(e.path_len, "path")?;
+            Ok(Event::Cgroup(crate::CgroupChange {
+                header,
+                id: e.id,
+                level: e.level,
+                path: path.to_vec(),
+                removed: u32::from(e.op) == vigil_abi::VIGIL_CG_RMDIR,
+            }))
         }
         Kind::Enforce => {
             let e = read_fixed(rec, EnforceEvent::read, EnforceEvent::SIZE)?;

@@ -1,8 +1,8 @@
 //! Event kinds as users name them (`--events exec,fork`), tied to the ABI numbers.
 
 use vigil_abi::{
-    VIGIL_EV_CAPTURE, VIGIL_EV_CONN, VIGIL_EV_ENFORCE, VIGIL_EV_EXEC, VIGIL_EV_EXIT, VIGIL_EV_FILE,
-    VIGIL_EV_FORK, VIGIL_EV_SYSCALL,
+    VIGIL_EV_CAPTURE, VIGIL_EV_CGROUP, VIGIL_EV_CONN, VIGIL_EV_ENFORCE, VIGIL_EV_EXEC,
+    VIGIL_EV_EXIT, VIGIL_EV_FILE, VIGIL_EV_FORK, VIGIL_EV_SYSCALL,
 };
 
 /// The kinds of event Vigil handles. Most are kernel records; `udp`, `dns`, `http` and `drop`
@@ -23,6 +23,8 @@ pub enum Kind {
     Drop,
     /// An enforcement report: written as an alert, never as an event line.
     Enforce,
+    /// A cgroup created or removed: feeds identity, never written.
+    Cgroup,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
         Kind::Http,
         Kind::Drop,
         Kind::Enforce,
+        Kind::Cgroup,
     ];
 
     /// The name used in JSON (`"kind"`), on the command line and in metrics.
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Http => "http",
             Kind::Drop => "drop",
             Kind::Enforce => "enforce",
+            Kind::Cgroup => "cgroup",
         }
     }
 
@@ -65,7 +69,7 @@ impl Kind {
 
     /// Kinds a user can ask to have written (`--events`).
     pub fn writable(self) -> bool {
-        !matches!(self, Kind::Capture | Kind::Enforce)
+        !matches!(self, Kind::Capture | Kind::Enforce | Kind::Cgroup)
     }
 
     /// The ABI number (`enum vigil_event_kind`) of kinds the kernel sends as records.
@@ -79,6 +83,7 @@ impl Kind {
             Kind::Connection => Some(VIGIL_EV_CONN),
             Kind::Capture => Some(VIGIL_EV_CAPTURE),
             Kind::Enforce => Some(VIGIL_EV_ENFORCE),
+            Kind::Cgroup => Some(VIGIL_EV_CGROUP),
             Kind::Udp | Kind::Dns | Kind::Http | Kind::Drop => None,
         }
     }

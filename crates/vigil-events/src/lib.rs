@@ -140,6 +140,19 @@ pub enum Event {
     Http(Http),
     Drop(PacketDrop),
     Enforce(Enforce),
+    Cgroup(CgroupChange),
+}
+
+/// A cgroup v2 directory was created or removed: the id -> path mapping behind identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupChange {
+    pub header: Header,
+    /// The cgroup's id (its directory's inode).
+    pub id: u64,
+    pub level: u32,
+    /// Relative to the cgroup v2 root, starting with `/`.
+    pub path: Bytes,
+    pub removed: bool,
 }
 
 impl Event {
@@ -157,6 +170,7 @@ impl Event {
             Event::Http(e) => &e.header,
             Event::Drop(e) => &e.header,
             Event::Enforce(e) => &e.header,
+            Event::Cgroup(e) => &e.header,
         }
     }
 }

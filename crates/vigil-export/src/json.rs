@@ -64,6 +64,8 @@ pub struct Context<'a> {
     pub id: u64,
     /// DNS names learned for remote addresses.
     pub ip_names: crate::IpNames<'a>,
+    /// The container of the event's cgroup, if any.
+    pub container: Option<&'a vigil_identity::ContainerRef>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -82,6 +84,8 @@ struct Line<'a> {
     time: String,
     host: &'a str,
     cgroup_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<ContainerOut<'a>>,
     process: Process<'a>,
     ancestry: Vec<AncestorOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +139,17 @@ struct Process<'a> {
     egid: Option<u32>,
     loginuid: Option<u32>,
     tty: Option<String>,
+}
+
+/// The container of the event's cgroup, from its cgroup path (docs/identity.md).
+#[derive(Serialize)]
+struct ContainerOut<'a> {
+    id: &'a str,
+    runtime: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qos: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -260,7 +275,7 @@ pub fn render(
         Event::Dns(d) => dns = Some(crate::network::dns(d)),
         Event::Http(h) => http = Some(crate::network::http(h, ctx.ip_names)),
         Event::Drop(d) => packet_drop = Some(crate::network::drop(d)),
-        Event::Capture(_) | Event::Enforce(_) => {}
+        Event::Capture(_) | Event::Enforce(_) | Event::Cgroup(_) => {}
     }
     let line = Line {
         kind: h.kind.name(),
@@ -268,6 +283,12 @@ pub fn render(
         time: ctx.clock.rfc3339(h.time_ns),
         host: ctx.host,
         cgroup_id: h.cgroup_id,
+        container: ctx.container.map(|c| ContainerOut {
+            id: &c.id,
+            runtime: c.runtime.as_str(),
+            pod_uid: c.pod_uid.as_deref(),
+            qos: c.qos.map(|q| q.as_str()),
+        }),
         process,
         ancestry: ancestry
             .iter()

@@ -285,6 +285,7 @@ fn main() {
             proc: Some(&proc),
             ancestry: &ancestry,
             names: &Names,
+            container: None,
         };
         rs.evaluate(&ctx, &mut alerts);
         fired += alerts.len();

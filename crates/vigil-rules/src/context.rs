@@ -45,6 +45,8 @@ pub struct EvalContext<'a> {
     pub proc: Option<&'a ProcInfo>,
     pub ancestry: &'a [Ancestor],
     pub names: &'a dyn NameLookup,
+    /// The container of the event's cgroup; `None` on the host (`container.id` is `host`).
+    pub container: Option<&'a vigil_identity::ContainerRef>,
 }
 
 impl fmt::Debug for EvalContext<'_> {

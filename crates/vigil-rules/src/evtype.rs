@@ -147,7 +147,7 @@ pub(crate) fn id_of_event(event: &Event) -> usize {
         Event::Dns(_) => return net(NetType::Dns),
         Event::Http(_) => return net(NetType::Http),
         Event::Drop(_) => return net(NetType::PacketDrop),
-        Event::Capture(_) | Event::Enforce(_) => return t.names.len(),
+        Event::Capture(_) | Event::Enforce(_) | Event::Cgroup(_) => return t.names.len(),
     };
     t.by_syscall
         .get(syscall as usize)

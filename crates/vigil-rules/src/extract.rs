@@ -215,6 +215,7 @@ impl<'a> Ev<'a> {
             | Event::Syscall(_)
             | Event::Capture(_)
             | Event::Enforce(_)
+            | Event::Cgroup(_)
             | Event::Dns(_)
             | Event::Http(_)
             | Event::Drop(_) => {}
@@ -318,6 +319,19 @@ impl<'a> Ev<'a> {
                 }))
             }),
             Field::ProcTty => self.ids.map(|i| Val::Int(i64::from(i.tty))),
+            Field::ContainerId => Some(match self.ctx.container {
+                Some(c) => Val::text(c.id.get(..12).unwrap_or(&c.id)),
+                None => Val::text("host"),
+            }),
+            Field::ContainerFullId => Some(Val::text(self.ctx.container.map_or("host", |c| &c.id))),
+            Field::ContainerType => Some(Val::text(
+                self.ctx.container.map_or("host", |c| c.runtime.as_str()),
+            )),
+            Field::K8sPodUid => self
+                .ctx
+                .container
+                .and_then(|c| c.pod_uid.as_deref())
+                .map(Val::text),
             Field::ProcDuration => self
                 .start_ns
                 .map(|s| Val::Int(h.time_ns.saturating_sub(s) as i64)),
@@ -514,6 +528,7 @@ pub(crate) fn result(event: &Event) -> i64 {
         | Event::Conn(_)
         | Event::Capture(_)
         | Event::Enforce(_)
+        | Event::Cgroup(_)
         | Event::Udp(_)
         | Event::Dns(_)
         | Event::Http(_)

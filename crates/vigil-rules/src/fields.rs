@@ -132,6 +132,14 @@ pub(crate) enum Field {
     FsPathTarget,
     /// `fs.path.nameraw`: the path as the process passed it.
     FsPathNameRaw,
+    /// `container.id`: 12 characters of the id, or `host`.
+    ContainerId,
+    /// `container.full_id`: the whole id, or `host`.
+    ContainerFullId,
+    /// `container.type`: the runtime (`docker`, `containerd`, `cri-o`, `podman`), or `host`.
+    ContainerType,
+    /// `k8s.pod.uid` (`k8s.pod.id`): from the pod's cgroup; missing outside pods.
+    K8sPodUid,
     /// Known to Falco and to Vigil, never filled yet.
     Missing,
 }
@@ -186,7 +194,6 @@ const KNOWN_MISSING: &[&str] = &[
     "proc.is_container_healthcheck",
     "proc.is_container_liveness_probe",
     "proc.is_container_readiness_probe",
-    "container.id",
     "container.name",
     "container.image",
     "container.image.id",
@@ -194,13 +201,10 @@ const KNOWN_MISSING: &[&str] = &[
     "container.image.tag",
     "container.image.digest",
     "container.privileged",
-    "container.type",
     "container.info",
     "container.start_ts",
     "k8s.ns.name",
     "k8s.pod.name",
-    "k8s.pod.id",
-    "k8s.pod.uid",
     "k8s.pod.labels",
     "k8s.pod.label",
 ];
@@ -266,6 +270,10 @@ pub(crate) fn resolve(name: &str, arg: Option<&str>) -> Result<Field, FieldError
         "proc.ppid" => Field::ProcPpid,
         "proc.cwd" => Field::ProcCwd,
         "proc.tty" => Field::ProcTty,
+        "container.id" => Field::ContainerId,
+        "container.full_id" => Field::ContainerFullId,
+        "container.type" => Field::ContainerType,
+        "k8s.pod.uid" | "k8s.pod.id" => Field::K8sPodUid,
         "proc.duration" => Field::ProcDuration,
         "proc.is_exe_from_memfd" => Field::ProcIsExeFromMemfd,
         "proc.is_suid_exe" => Field::ProcIsSuidExe,
@@ -396,6 +404,11 @@ pub fn supported_fields() -> &'static [&'static str] {
         "proc.exeline",
         "proc.cwd",
         "proc.tty",
+        "container.id",
+        "container.full_id",
+        "container.type",
+        "k8s.pod.uid",
+        "k8s.pod.id",
         "proc.loginuid",
         "proc.duration",
         "proc.is_exe_from_memfd",
@@ -501,7 +514,8 @@ mod tests {
             resolve("evt.arg", Some("0")),
             Err(FieldError::Unsupported(_))
         ));
-        assert_eq!(resolve("container.id", None), Ok(Field::Missing));
+        assert_eq!(resolve("container.id", None), Ok(Field::ContainerId));
+        assert_eq!(resolve("container.name", None), Ok(Field::Missing));
         assert_eq!(resolve("k8s.pod.label", Some("app")), Ok(Field::Missing));
         assert_eq!(resolve("fd.sip", None), Ok(Field::FdIp(End::Server)));
         assert_eq!(resolve("fd.snet", None), Ok(Field::FdIp(End::Server)));

@@ -297,7 +297,10 @@ impl RuleSet {
     /// not evaluated here: the kernel enforces them and reports their matches
     /// ([`Self::enforcement_alert`]), so evaluating them too would report every match twice.
     pub fn evaluate(&self, ctx: &EvalContext<'_>, out: &mut Vec<Alert>) {
-        if matches!(ctx.event, Event::Capture(_)) {
+        if matches!(
+            ctx.event,
+            Event::Capture(_) | Event::Enforce(_) | Event::Cgroup(_)
+        ) {
             return;
         }
         let ev = Ev::new(ctx);

@@ -170,7 +170,7 @@ mod tests {
             parse_kinds("exec, exit").unwrap().0,
             vec![Kind::Exec, Kind::Exit]
         );
-        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len() - 2);
+        assert_eq!(parse_kinds("all").unwrap().0.len(), Kind::ALL.len() - 3);
         assert!(parse_kinds("capture").is_err());
         assert!(parse_kinds("exec,bogus").unwrap_err().contains("bogus"));
     }

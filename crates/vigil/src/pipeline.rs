@@ -15,6 +15,7 @@ use crate::network::{boot_ns, Network};
 use crate::record::Recorder;
 use crate::rules::{EvalNames, Names};
 use crate::stats::{index, UserStats, ALERT_INDEX};
+use vigil_identity::IdentityTable;
 
 /// The user-space half of the event path. Owned by the reader thread; no locks.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct Pipeline {
     pub names: Names,
     /// Network state: DNS/HTTP correlation, names, the service map.
     pub net: Network,
+    /// cgroup id -> container, from the cgroup tree at start and cgroup mkdir/rmdir records.
+    pub identity: IdentityTable,
     /// The enforcement generation whose rule ids the current rules number, if any.
     pub enforce_generation: Option<u32>,
     /// Rule names of earlier generations, for their reports drained at install.
@@ -66,6 +69,10 @@ impl Pipeline {
             rules: None,
             names: Names(UserDb::default()),
             net: Network::new(),
+            identity: IdentityTable::new(
+                vigil_identity::DEFAULT_CAPACITY,
+                vigil_identity::DEFAULT_GRACE,
+            ),
             enforce_generation: None,
             old_rule_names: Default::default(),
             pending_enforce: Vec::new(),
@@ -104,6 +111,17 @@ impl Pipeline {
                 return;
             }
             Event::Conn(c) => self.net.conn(c, &self.table),
+            Event::Cgroup(c) => {
+                let path = String::from_utf8_lossy(&c.path);
+                if c.removed {
+                    // Kept a while: late events of a container that just ended stay attributed.
+                    self.identity.retire(c.id, c.header.time_ns);
+                } else {
+                    self.identity.insert(c.id, &path);
+                }
+                self.stats.filtered_output[i] += 1;
+                return;
+            }
             Event::Enforce(_) => {
                 // Written at the next flush, once the sensors' records read with it (the exec
                 // of the process it killed) are in the table.
@@ -146,11 +164,13 @@ impl Pipeline {
             users: &self.names,
             ips: &self.net.names,
         };
+        let container = self.identity.container(r.header.cgroup_id);
         let ctx = EvalContext {
             event: &event,
             proc,
             ancestry: &ancestry,
             names: &names,
+            container,
         };
         let current = self.enforce_generation == Some(r.generation);
         let alert = match &self.rules {
@@ -172,6 +192,7 @@ impl Pipeline {
             clock: &self.clock,
             id: self.stats.received.iter().sum(),
             ip_names: &ip_names,
+            container,
         };
         self.line.clear();
         render_alert(&alert, &event, r.outcome.name(), &ctx, &mut self.line);
@@ -231,6 +252,7 @@ impl Pipeline {
     /// Periodic network work: time-outs of unanswered queries and requests, map expiry.
     pub fn tick(&mut self) {
         let mut derived = std::mem::take(&mut self.derived);
+        self.identity.expire(boot_ns());
         self.net.tick(boot_ns(), &mut derived);
         self.inject(&mut derived);
         self.derived = derived;
@@ -265,11 +287,13 @@ impl Pipeline {
         let now = boot_ns();
         let net = &self.net;
         let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
+        let container = self.identity.container(h.cgroup_id);
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
             id: self.stats.received.iter().sum(),
             ip_names: &ip_names,
+            container,
         };
         if write_event {
             self.line.clear();
@@ -291,6 +315,7 @@ impl Pipeline {
             proc,
             ancestry: &ancestry,
             names: &names,
+            container,
         };
         rules.evaluate(&eval, &mut self.alerts);
         for alert in &self.alerts {

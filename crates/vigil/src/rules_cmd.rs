@@ -141,6 +141,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
                 proc,
                 ancestry: &ancestry,
                 names: &names,
+                container: None,
             },
             &mut alerts,
         );
@@ -149,6 +150,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
             clock: &clock,
             id,
             ip_names: &|_| None,
+            container: None,
         };
         for a in &alerts {
             line.clear();

@@ -96,6 +96,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
     let mut pipeline = Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth);
+    // Also after attaching: cgroups made in between are both in the tree and in the ring buffer.
+    let root = vigil_bpf::mounts::cgroup2_root();
+    if let Err(e) = pipeline.identity.seed_from_dir(&root) {
+        tracing::warn!("reading the cgroup tree at {}: {e}", root.display());
+    }
     pipeline.recorder = recorder;
     // Rules: a bad file at start is fatal (nothing to fall back to); later, on reload, the
     // previous rules stay.

@@ -362,6 +362,7 @@ pub fn alerts(rs: &RuleSet, event: &Event) -> Vec<Alert> {
         proc: Some(&proc),
         ancestry: &anc,
         names: &Names,
+        container: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);

@@ -838,6 +838,7 @@ fn evaluate_skips_enforced_rules() {
         proc: Some(&proc),
         ancestry: &anc,
         names: &Names,
+        container: None,
     };
     let a = rs.enforcement_alert(0, &ctx).unwrap();
     assert_eq!(a.rule, "Block pool");

@@ -312,6 +312,7 @@ fn unknown_process_fields_are_missing() {
         proc: None,
         ancestry: &[],
         names: &vigil_rules::NoNames,
+        container: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);

@@ -777,6 +777,7 @@ fn process_fields_without_a_table_entry() {
         proc: None,
         ancestry: &[],
         names: &vigil_rules::NoNames,
+        container: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);
@@ -834,6 +835,7 @@ fn ip_names_come_from_the_lookup_at_the_event_time() {
         proc: None,
         ancestry: &[],
         names: &rec,
+        container: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);
@@ -848,6 +850,7 @@ fn ip_names_come_from_the_lookup_at_the_event_time() {
         proc: None,
         ancestry: &[],
         names: &UsersOnly,
+        container: None,
     };
     let rs = load_ok(
         "- rule: R\n  desc: d\n  condition: evt.type = connect\n  output: \"%fd.sip.name\"\n  priority: INFO\n",
@@ -982,6 +985,7 @@ fn default_network_rules() {
             proc: None,
             ancestry: &[],
             names: &Names,
+            container: None,
         };
         let mut out = Vec::new();
         rs.evaluate(&ctx, &mut out);

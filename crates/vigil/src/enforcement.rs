@@ -146,7 +146,8 @@ pub fn event_for(r: &Enforce) -> Event {
             header: header(Kind::Udp),
             netns: 0,
             cookie: 0,
-            local: unspecified,
+            // Rules take the lower port of a flow as the server's: the local end must not win.
+            local: SocketAddr::new(unspecified.ip(), u16::MAX),
             remote: addr,
             ipv6: addr.is_ipv6(),
             packets_sent: 0,

@@ -1,7 +1,7 @@
 //! decode -> enrich -> render -> sinks, for one ring-buffer record at a time.
 
-use vigil_enrich::ProcessTable;
 use vigil_enrich::UserDb;
+use vigil_enrich::{ProcInfo, ProcessTable};
 use vigil_events::enforce::{Enforce, Outcome};
 use vigil_events::filter::PathFilter;
 use vigil_events::{decode, Event};
@@ -156,7 +156,13 @@ impl Pipeline {
     /// An enforcement report becomes an alert whose `action` says what the kernel did.
     fn enforce_report(&mut self, r: &Enforce) {
         let event = crate::enforcement::event_for(r);
-        let proc = self.table.get(r.header.tgid);
+        // The kernel's effective uid at the decision is the truth (the process may have changed
+        // ids since its exec); the rest of the process comes from the table.
+        let proc = self.table.get(r.header.tgid).map(|p| ProcInfo {
+            euid: r.uid,
+            ..p.clone()
+        });
+        let proc = proc.as_ref();
         let ancestry = self
             .table
             .ancestry(proc.map_or(0, |p| p.ppid), self.ancestry_depth);

@@ -539,48 +539,77 @@ static __always_inline bool looks_like_http(__u32 w)
 #undef W
 }
 
-struct capture_scratch {
+/* Bytes of an HTTP response kept: its status line ("HTTP/1.1 200") is all user space reads. */
+#define STATUS_BYTES 32
+
+struct capture_big {
 	struct vigil_capture_event ev;
 	__u8 payload[VIGIL_CAPTURE_MAX];
 };
 
+struct capture_small {
+	struct vigil_capture_event ev;
+	__u8 payload[STATUS_BYTES];
+};
+
+static __always_inline void capture__fill(struct vigil_capture_event *ev, struct __sk_buff *skb,
+					  __u8 dir, const struct pkt *p, __u32 netns,
+					  const struct sock_owner *o, __u32 len)
+{
+	emit__header(&ev->hdr, VIGIL_EV_CAPTURE, sizeof(*ev) + len);
+	ev->hdr.pid = o ? o->pid : 0;
+	ev->hdr.tgid = o ? o->tgid : 0;
+	ev->hdr.cgroup_id = bpf_skb_cgroup_id(skb);
+	ev->cookie = bpf_get_socket_cookie(skb);
+	ev->netns = netns;
+	ev->payload_len = p->payload_len;
+	ev->local_port = p->local_port;
+	ev->remote_port = p->remote_port;
+	ev->captured_len = len;
+	ev->family = p->family;
+	ev->protocol = p->protocol;
+	ev->direction = dir;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	__builtin_memcpy(ev->local_addr, p->local_addr, 16);
+	__builtin_memcpy(ev->remote_addr, p->remote_addr, 16);
+}
+
+/*
+ * Copies the first bytes of the payload into a record of `type` (a fixed size, as ring-buffer
+ * reservations must be), at most `max` (a power of two) and cfg_capture_bytes.
+ */
+#define CAPTURE(type, max)                                                                  \
+	do {                                                                                 \
+		type *c;                                                                     \
+		__u32 len = p->payload_len < cfg_capture_bytes ? p->payload_len : cfg_capture_bytes; \
+		if (len == 0)                                                                \
+			return;                                                              \
+		if (len > (max))                                                             \
+			len = (max);                                                         \
+		c = emit__reserve(sizeof(*c), VIGIL_EV_CAPTURE);                             \
+		if (!c)                                                                      \
+			return;                                                              \
+		/* 1..max in a form the verifier can follow. */                              \
+		len = ((len - 1) & ((max) - 1)) + 1;                                         \
+		if (bpf_skb_load_bytes(skb, p->payload_off, c->payload, len)) {              \
+			bpf_ringbuf_discard(c, 0);                                           \
+			stats__inc(VIGIL_EV_CAPTURE, VIGIL_STAT_READ_ERROR);                 \
+			return;                                                              \
+		}                                                                            \
+		capture__fill(&c->ev, skb, dir, p, netns, o, len);                           \
+		emit__submit(c, VIGIL_EV_CAPTURE);                                           \
+	} while (0)
+
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const struct pkt *p,
 				    __u32 netns, const struct sock_owner *o)
 {
-	struct capture_scratch *c;
-	__u32 len = p->payload_len < cfg_capture_bytes ? p->payload_len : cfg_capture_bytes;
+	CAPTURE(struct capture_big, VIGIL_CAPTURE_MAX);
+}
 
-	if (len == 0)
-		return;
-	if (len > VIGIL_CAPTURE_MAX)
-		len = VIGIL_CAPTURE_MAX;
-	c = emit__reserve(sizeof(*c), VIGIL_EV_CAPTURE);
-	if (!c)
-		return;
-	/* 1..VIGIL_CAPTURE_MAX in a form the verifier can follow (a power of two). */
-	len = ((len - 1) & (VIGIL_CAPTURE_MAX - 1)) + 1;
-	if (bpf_skb_load_bytes(skb, p->payload_off, c->payload, len)) {
-		bpf_ringbuf_discard(c, 0);
-		stats__inc(VIGIL_EV_CAPTURE, VIGIL_STAT_READ_ERROR);
-		return;
-	}
-	emit__header(&c->ev.hdr, VIGIL_EV_CAPTURE, sizeof(c->ev) + len);
-	c->ev.hdr.pid = o ? o->pid : 0;
-	c->ev.hdr.tgid = o ? o->tgid : 0;
-	c->ev.hdr.cgroup_id = bpf_skb_cgroup_id(skb);
-	c->ev.cookie = bpf_get_socket_cookie(skb);
-	c->ev.netns = netns;
-	c->ev.payload_len = p->payload_len;
-	c->ev.local_port = p->local_port;
-	c->ev.remote_port = p->remote_port;
-	c->ev.captured_len = len;
-	c->ev.family = p->family;
-	c->ev.protocol = p->protocol;
-	c->ev.direction = dir;
-	__builtin_memset(c->ev._pad, 0, sizeof(c->ev._pad));
-	__builtin_memcpy(c->ev.local_addr, p->local_addr, 16);
-	__builtin_memcpy(c->ev.remote_addr, p->remote_addr, 16);
-	emit__submit(c, VIGIL_EV_CAPTURE);
+static __always_inline void capture_status(struct __sk_buff *skb, __u8 dir, const struct pkt *p,
+					   __u32 netns, const struct sock_owner *o)
+{
+	CAPTURE(struct capture_small, STATUS_BYTES);
 }
 
 static __always_inline void skb__observe(struct __sk_buff *skb, __u8 dir)
@@ -636,7 +665,9 @@ static __always_inline void skb__observe(struct __sk_buff *skb, __u8 dir)
 		return;
 	if (bpf_skb_load_bytes(skb, p.payload_off, &head, 4))
 		return;
-	if (looks_like_http(head))
+	if (head == ('H' | 'T' << 8 | 'T' << 16 | (__u32)'P' << 24))
+		capture_status(skb, dir, &p, netns, o);
+	else if (looks_like_http(head))
 		capture(skb, dir, &p, netns, o);
 }
 

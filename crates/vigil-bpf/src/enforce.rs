@@ -520,13 +520,22 @@ fn fill(
                 } else {
                     r.nets.iter().copied().map(Some).collect()
                 };
-                for &proto in &protos {
-                    for &port in &ports {
-                        for &a in &addrs {
-                            let k = net_key(hook, proto, port, a);
-                            *nets
-                                .entry((hook, proto, port, k.addr, k.prefixlen))
-                                .or_default() |= bit(id);
+                // A UDP socket connected to the destination sends without naming it, and the
+                // sendmsg hook only sees sends that name one: deny its connect() as well.
+                let hooks: &[u32] = if hook == VIGIL_HOOK_SENDMSG {
+                    &[VIGIL_HOOK_SENDMSG, VIGIL_HOOK_CONNECT]
+                } else {
+                    &[hook]
+                };
+                for &hook in hooks {
+                    for &proto in &protos {
+                        for &port in &ports {
+                            for &a in &addrs {
+                                let k = net_key(hook, proto, port, a);
+                                *nets
+                                    .entry((hook, proto, port, k.addr, k.prefixlen))
+                                    .or_default() |= bit(id);
+                            }
                         }
                     }
                 }
@@ -651,7 +660,10 @@ fn attach(
     skel: &mut EnforceSkel<'_>,
     rules: &[EnforceRule],
 ) -> Result<Vec<(&'static str, Link)>, EnforceError> {
-    let hooks: HashSet<u32> = rules.iter().map(|r| r.hook).collect();
+    let mut hooks: HashSet<u32> = rules.iter().map(|r| r.hook).collect();
+    if hooks.contains(&VIGIL_HOOK_SENDMSG) {
+        hooks.insert(VIGIL_HOOK_CONNECT); // see `fill`: connected UDP sockets
+    }
     let mut links = Vec::new();
     let progs = &skel.progs;
     if hooks.iter().any(|h| {

@@ -330,6 +330,8 @@ fn accept_within(l: &TcpListener, timeout: Duration) -> Option<(TcpStream, Socke
 #[derive(Clone, Copy, Debug)]
 enum NetOp {
     Connect(SocketAddrV4),
+    /// connect() of a UDP socket, then send() without naming the destination.
+    ConnectedUdpSend(SocketAddrV4, &'static [u8]),
     SendTo(SocketAddrV4, &'static [u8]),
     /// Address and socket type (SOCK_STREAM, SOCK_DGRAM).
     Bind(SocketAddrV4, libc::c_int),
@@ -358,6 +360,7 @@ fn net_op(uid: Option<u32>, op: NetOp) -> std::io::Result<()> {
     }
     let (kind, addr) = match op {
         NetOp::Connect(a) => (libc::SOCK_STREAM, a),
+        NetOp::ConnectedUdpSend(a, _) => (libc::SOCK_DGRAM, a),
         NetOp::SendTo(a, _) => (libc::SOCK_DGRAM, a),
         NetOp::Bind(a, t) => (t, a),
     };
@@ -373,6 +376,10 @@ fn net_op(uid: Option<u32>, op: NetOp) -> std::io::Result<()> {
             }
             let r = match op {
                 NetOp::Connect(_) => libc::connect(s, p, len) as isize,
+                NetOp::ConnectedUdpSend(_, data) => match libc::connect(s, p, len) {
+                    0 => libc::send(s, data.as_ptr().cast(), data.len(), 0),
+                    e => e as isize,
+                },
                 NetOp::SendTo(_, data) => {
                     libc::sendto(s, data.as_ptr().cast(), data.len(), 0, p, len)
                 }
@@ -579,6 +586,13 @@ fn a_sendto_deny_rule_fails_udp_sends_of_the_scoped_uid_with_eperm() {
         net_op(Some(UID_SENDTO), NetOp::SendTo(v4(ip, port), b"denied")),
         "sendto by the scoped uid",
     );
+    assert_eperm(
+        net_op(
+            Some(UID_SENDTO),
+            NetOp::ConnectedUdpSend(v4(ip, port), b"connected"),
+        ),
+        "connect() + send() by the scoped uid (the connect is denied)",
+    );
     assert_ok(
         net_op(None, NetOp::SendTo(v4(ip, port), b"from root")),
         "sendto by root (outside the uid scope)",
@@ -611,11 +625,15 @@ fn a_sendto_deny_rule_fails_udp_sends_of_the_scoped_uid_with_eperm() {
     assert!(hooks(&status).iter().any(|h| h == "sendmsg4"), "{status:#}");
 
     let done = agent.stop();
-    let a = only_alert(&done.events, name);
-    assert_eq!(a["action"], "denied", "{a:#}");
-    assert_eq!(field(a, "fd.sip"), ip.to_string(), "{a:#}");
-    assert_eq!(field(a, "fd.sport"), port.to_string(), "{a:#}");
-    assert_eq!(field(a, "user.uid"), UID_SENDTO.to_string(), "{a:#}");
+    // One for the sendto, one for the connect of the connected socket.
+    let all = alerts(&done.events, name);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    for a in all {
+        assert_eq!(a["action"], "denied", "{a:#}");
+        assert_eq!(field(a, "fd.sip"), ip.to_string(), "{a:#}");
+        assert_eq!(field(a, "fd.sport"), port.to_string(), "{a:#}");
+        assert_eq!(field(a, "user.uid"), UID_SENDTO.to_string(), "{a:#}");
+    }
 }
 
 #[test]

@@ -40,7 +40,9 @@ enum vigil_stat {
 	VIGIL_STAT_RINGBUF_FULL = 1,  /* reservation/output failed: the record is lost */
 	VIGIL_STAT_READ_ERROR = 2,    /* a helper read failed: the record is sent, a field is missing */
 	VIGIL_STAT_FILTERED = 3,      /* dropped on purpose in the kernel (self, threads off) */
-	VIGIL_STAT_MAX = 4,
+	VIGIL_STAT_BUDGET = 4,        /* over its cgroup's event budget: not sent (per-cgroup counts
+				       * in vigil_budget) */
+	VIGIL_STAT_MAX = 5,
 };
 
 enum vigil_limits {
@@ -483,6 +485,16 @@ struct vigil_cgroup_event {
 	__u16 path_len;
 	__u8 op;                   /* enum vigil_cgroup_op */
 	__u8 _pad;
+};
+
+/*
+ * A cgroup's event budget (map vigil_budget, LRU by cgroup id): a token bucket kept as
+ * nanoseconds of credit, one event costing 1e9 / rate.
+ */
+struct vigil_budget {
+	__u64 credit_ns;
+	__u64 last_ns;
+	__u64 dropped;             /* events this cgroup lost to its budget */
 };
 
 /* Key of the path-prefix filter trie. prefixlen is in bits, as BPF_MAP_TYPE_LPM_TRIE wants. */

@@ -23,6 +23,17 @@ struct {
 	__type(value, __u64);
 } vigil_stats SEC(".maps");
 
+/* Per-cgroup budgets (rate 0: none). Set by user space before load. */
+const volatile __u32 cfg_budget_rate = 0;   /* events per second per cgroup */
+const volatile __u32 cfg_budget_burst = 0;  /* events a quiet cgroup may send at once */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct vigil_budget);
+} vigil_budget SEC(".maps");
+
 static __always_inline void stats__inc(__u32 kind, __u32 stat)
 {
 	__u32 key = kind * VIGIL_STAT_MAX + stat;
@@ -44,6 +55,42 @@ static __always_inline __u64 emit__wakeup_flag(void)
 	if (bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * Fairness: a noisy cgroup cannot fill the shared ring buffer and starve the others. Each cgroup
+ * has a token bucket; an event over budget is not sent and is counted, for its kind and for its
+ * cgroup. Races between CPUs make the budget approximate, never unbounded.
+ */
+static __always_inline bool emit__admit(__u64 cgroup, __u32 kind)
+{
+	struct vigil_budget *b, init = {};
+	__u64 now, cost, cap, credit;
+
+	if (!cfg_budget_rate)
+		return true;
+	cost = 1000000000ULL / cfg_budget_rate;
+	cap = cost * cfg_budget_burst;
+	now = bpf_ktime_get_boot_ns();
+	b = bpf_map_lookup_elem(&vigil_budget, &cgroup);
+	if (!b) {
+		init.credit_ns = cap > cost ? cap - cost : 0;
+		init.last_ns = now;
+		bpf_map_update_elem(&vigil_budget, &cgroup, &init, BPF_NOEXIST);
+		return true;
+	}
+	credit = b->credit_ns + (now - b->last_ns);
+	if (credit > cap)
+		credit = cap;
+	b->last_ns = now;
+	if (credit < cost) {
+		b->credit_ns = credit;
+		__sync_fetch_and_add(&b->dropped, 1);
+		stats__inc(kind, VIGIL_STAT_BUDGET);
+		return false;
+	}
+	b->credit_ns = credit - cost;
+	return true;
 }
 
 static __always_inline void emit__header(struct vigil_event_header *h, __u16 kind, __u32 size)

@@ -309,7 +309,8 @@ static __always_inline int file__emit(long ret, struct file_call *c)
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	emit__header(&ev->hdr, VIGIL_EV_FILE, size);
-	emit__output(s, size, VIGIL_EV_FILE);
+	if (emit__admit(ev->hdr.cgroup_id, VIGIL_EV_FILE))
+		emit__output(s, size, VIGIL_EV_FILE);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define E2BIG 7
+#define LOOPBACK_IFINDEX 1
 
 /* Load-time settings (user space, before load). */
 const volatile __u32 cfg_capture_bytes = 0;   /* 0: no DNS/HTTP capture */
@@ -586,6 +587,8 @@ static __always_inline void capture__fill(struct vigil_capture_event *ev, struct
 			return;                                                              \
 		if (len > (max))                                                             \
 			len = (max);                                                         \
+		if (!emit__admit(bpf_skb_cgroup_id(skb), VIGIL_EV_CAPTURE))                  \
+			return;                                                              \
 		c = emit__reserve(sizeof(*c), VIGIL_EV_CAPTURE);                             \
 		if (!c)                                                                      \
 			return;                                                              \
@@ -662,6 +665,12 @@ static __always_inline void skb__observe(struct __sk_buff *skb, __u8 dir)
 		return;
 	}
 	if (p.protocol != IPPROTO_TCP || p.payload_len < 4)
+		return;
+	/*
+	 * Over loopback the server is this host's too, and its socket sees the same request and
+	 * response: the client's copies would only be merged away in user space.
+	 */
+	if (skb->ifindex == LOOPBACK_IFINDEX && o && o->role == VIGIL_ROLE_CLIENT)
 		return;
 	if (bpf_skb_load_bytes(skb, p.payload_off, &head, 4))
 		return;

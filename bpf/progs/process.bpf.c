@@ -62,6 +62,7 @@ enum vigil_enf_outcome unused_enf_outcome __attribute__((unused));
 enum vigil_enf_limits unused_enf_limits __attribute__((unused));
 enum vigil_enf_dim unused_enf_dim __attribute__((unused));
 struct vigil_cgroup_event *unused_cgroup_event __attribute__((unused));
+struct vigil_budget *unused_budget __attribute__((unused));
 enum vigil_cgroup_op unused_cgroup_op __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")

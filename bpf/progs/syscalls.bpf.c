@@ -95,7 +95,8 @@ static __always_inline int sys__emit(long ret, struct sys_call *c)
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	emit__header(&ev->hdr, VIGIL_EV_SYSCALL, size);
-	emit__output(s, size, VIGIL_EV_SYSCALL);
+	if (emit__admit(ev->hdr.cgroup_id, VIGIL_EV_SYSCALL))
+		emit__output(s, size, VIGIL_EV_SYSCALL);
 	return 0;
 }
 

@@ -116,7 +116,8 @@ pub const VIGIL_STAT_SUBMITTED: u32 = 0;
 pub const VIGIL_STAT_RINGBUF_FULL: u32 = 1;
 pub const VIGIL_STAT_READ_ERROR: u32 = 2;
 pub const VIGIL_STAT_FILTERED: u32 = 3;
-pub const VIGIL_STAT_MAX: u32 = 4;
+pub const VIGIL_STAT_BUDGET: u32 = 4;
+pub const VIGIL_STAT_MAX: u32 = 5;
 
 // enum vigil_syscall
 pub const VIGIL_SYS_OPEN: u32 = 1;
@@ -176,6 +177,57 @@ pub const VIGIL_SYS_PRCTL: u32 = 67;
 pub const VIGIL_SYS_INIT_MODULE: u32 = 68;
 pub const VIGIL_SYS_FINIT_MODULE: u32 = 69;
 pub const VIGIL_SYS_IO_URING_SUBMIT: u32 = 70;
+
+/// `struct vigil_budget`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub credit_ns: u64,
+    pub last_ns: u64,
+    pub dropped: u64,
+}
+
+impl Budget {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 24;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_budget",
+        size: core::mem::size_of::<Budget>(),
+        fields: &[
+            ("credit_ns", core::mem::offset_of!(Budget, credit_ns)),
+            ("last_ns", core::mem::offset_of!(Budget, last_ns)),
+            ("dropped", core::mem::offset_of!(Budget, dropped)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            credit_ns: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            last_ns: u64::from_ne_bytes(b[8..16].try_into().ok()?),
+            dropped: u64::from_ne_bytes(b[16..24].try_into().ok()?),
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 24]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.credit_ns.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.last_ns.to_ne_bytes());
+        b[16..16 + core::mem::size_of::<u64>()].copy_from_slice(&self.dropped.to_ne_bytes());
+        b
+    }
+}
 
 /// `struct vigil_capture_event`
 #[repr(C)]
@@ -1668,6 +1720,7 @@ impl SyscallEvent {
 
 /// Every ABI struct's layout, for the BTF layout test.
 pub const LAYOUTS: &[Layout] = &[
+    Budget::LAYOUT,
     CaptureEvent::LAYOUT,
     CgroupEvent::LAYOUT,
     ConnEvent::LAYOUT,

@@ -40,6 +40,10 @@ pub struct SensorConfig {
     pub network: bool,
     /// Payload bytes captured per DNS/HTTP message (0: none; at most VIGIL_CAPTURE_MAX).
     pub capture_bytes: u32,
+    /// File, syscall and capture records per second per cgroup (0: no budget).
+    pub budget_rate: u32,
+    /// Records a cgroup may send at once after a quiet period.
+    pub budget_burst: u32,
 }
 
 impl Default for SensorConfig {
@@ -54,6 +58,8 @@ impl Default for SensorConfig {
             syscalls: true,
             network: true,
             capture_bytes: VIGIL_CAPTURE_MAX,
+            budget_rate: 0,
+            budget_burst: 0,
         }
     }
 }
@@ -120,6 +126,8 @@ macro_rules! set_rodata {
         ro.cfg_args_max = $cfg.args_max.min(VIGIL_ARGS_MAX);
         ro.cfg_wakeup_bytes = $cfg.wakeup_bytes;
         ro.cfg_emit_threads = u8::from($cfg.emit_threads);
+        ro.cfg_budget_rate = $cfg.budget_rate;
+        ro.cfg_budget_burst = $cfg.budget_burst.max(1);
     }};
 }
 
@@ -158,6 +166,11 @@ impl Sensors {
                 &process.maps.vigil_stats,
                 "file",
             )?;
+            share(
+                &mut open.maps.vigil_budget,
+                &process.maps.vigil_budget,
+                "file",
+            )?;
             let unavailable = disable_missing(open.open_object_mut().progs_mut());
             let skel = open.load().map_err(|e| classify("file", "load", e))?;
             reports.push(SensorReport {
@@ -187,6 +200,11 @@ impl Sensors {
                 &process.maps.vigil_stats,
                 "syscalls",
             )?;
+            share(
+                &mut open.maps.vigil_budget,
+                &process.maps.vigil_budget,
+                "syscalls",
+            )?;
             let unavailable = disable_missing(open.open_object_mut().progs_mut());
             let skel = open.load().map_err(|e| classify("syscalls", "load", e))?;
             reports.push(SensorReport {
@@ -214,6 +232,11 @@ impl Sensors {
                 "net",
             )?;
             share(&mut open.maps.vigil_stats, &process.maps.vigil_stats, "net")?;
+            share(
+                &mut open.maps.vigil_budget,
+                &process.maps.vigil_budget,
+                "net",
+            )?;
             let unavailable = disable_missing(open.open_object_mut().progs_mut());
             let skel = open.load().map_err(|e| classify("net", "load", e))?;
             reports.push(SensorReport {
@@ -345,6 +368,25 @@ impl Sensors {
                 u64::from_ne_bytes(v.get(..8)?.try_into().ok()?),
             ))
         })
+    }
+
+    /// Records each cgroup lost to its event budget, for cgroups that lost any.
+    pub fn budget_drops(&self) -> Result<Vec<(u64, u64)>, libbpf_rs::Error> {
+        let map = &self.process.maps.vigil_budget;
+        let mut out = Vec::new();
+        for k in map.keys() {
+            let Some(v) = map.lookup(&k, MapFlags::ANY)? else {
+                continue;
+            };
+            let (Ok(id), Some(b)) = (k.as_slice().try_into(), vigil_abi::Budget::read(&v)) else {
+                continue;
+            };
+            if b.dropped > 0 {
+                out.push((u64::from_ne_bytes(id), b.dropped));
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 
     /// Network-sensor losses outside the ring buffer, by `enum vigil_net_stat`.

@@ -21,6 +21,32 @@ struct RawConfig {
     syscalls: Option<bool>,
     network: Option<RawNetworkConfig>,
     enforcement: Option<RawEnforcementConfig>,
+    budget: Option<RawBudgetConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudgetConfig {
+    events_per_sec: Option<u32>,
+    burst: Option<u32>,
+}
+
+/// The per-cgroup event budget (fairness between containers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetConfig {
+    /// File, syscall and capture records per second per cgroup; 0: no budget.
+    pub events_per_sec: u32,
+    /// What a cgroup may send at once after a quiet period.
+    pub burst: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            events_per_sec: 50_000,
+            burst: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +180,7 @@ pub struct Config {
     pub syscalls: bool,
     pub network: NetworkConfig,
     pub enforcement: EnforcementConfig,
+    pub budget: BudgetConfig,
 }
 
 impl Default for Config {
@@ -171,6 +198,7 @@ impl Default for Config {
             syscalls: true,
             network: NetworkConfig::default(),
             enforcement: EnforcementConfig::default(),
+            budget: BudgetConfig::default(),
         }
     }
 }
@@ -215,6 +243,13 @@ impl Config {
                         .unwrap_or(d.network.flow_interval_secs),
                 }
             },
+            budget: {
+                let b = raw.budget.unwrap_or_default();
+                BudgetConfig {
+                    events_per_sec: b.events_per_sec.unwrap_or(d.budget.events_per_sec),
+                    burst: b.burst.unwrap_or(d.budget.burst),
+                }
+            },
             enforcement: {
                 let e = raw.enforcement.unwrap_or_default();
                 EnforcementConfig {
@@ -224,6 +259,9 @@ impl Config {
                 }
             },
         };
+        if c.budget.events_per_sec > 0 && c.budget.burst == 0 {
+            bail!("budget.burst: must be at least 1 when budget.events_per_sec is set");
+        }
         if !c.enforcement.pin_dir.starts_with("/sys/fs/bpf/") {
             bail!(
                 "enforcement.pin_dir: `{}` must be below /sys/fs/bpf/",

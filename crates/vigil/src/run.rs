@@ -53,6 +53,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         syscalls: cfg.syscalls,
         network: cfg.network.enabled,
         capture_bytes: cfg.network.capture_bytes,
+        budget_rate: cfg.budget.events_per_sec,
+        budget_burst: cfg.budget.burst,
     };
     let mut sensor = Sensors::load(&sensor_cfg)?;
     sensor
@@ -239,6 +241,15 @@ pub fn run(args: RunArgs) -> Result<()> {
     if net_on {
         snap.network = Some(p.net.stats(sensor.net_stats()?));
     }
+    snap.budget_drops = sensor
+        .budget_drops()?
+        .into_iter()
+        .map(|(cgroup_id, dropped)| crate::stats::BudgetDrop {
+            cgroup_id,
+            container_id: p.identity.container(cgroup_id).map(|c| c.id.clone()),
+            dropped,
+        })
+        .collect();
     tracing::info!("{}", snap.line());
     eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
     drop(p);

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use vigil_abi::{
-    VIGIL_STAT_FILTERED, VIGIL_STAT_MAX, VIGIL_STAT_READ_ERROR, VIGIL_STAT_RINGBUF_FULL,
-    VIGIL_STAT_SUBMITTED,
+    VIGIL_STAT_BUDGET, VIGIL_STAT_FILTERED, VIGIL_STAT_MAX, VIGIL_STAT_READ_ERROR,
+    VIGIL_STAT_RINGBUF_FULL, VIGIL_STAT_SUBMITTED,
 };
 use vigil_bpf::KernelStats;
 use vigil_enrich::TableStats;
@@ -57,6 +57,18 @@ pub struct KindStats {
     pub filtered_user: u64,
     /// Records sent with a field missing because a kernel read failed.
     pub read_errors: u64,
+    /// Not sent: its cgroup was over its event budget (see `budget_drops`).
+    pub dropped_budget: u64,
+}
+
+/// One cgroup's losses to its event budget.
+#[derive(Debug, Serialize)]
+pub struct BudgetDrop {
+    pub cgroup_id: u64,
+    /// The container of that cgroup, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    pub dropped: u64,
 }
 
 /// Everything the stats line and the exit summary report.
@@ -69,6 +81,9 @@ pub struct Snapshot {
     pub process_table_size: usize,
     pub process_table_evictions: u64,
     pub process_table_reaped: u64,
+    /// Records lost to the per-cgroup event budget, by cgroup (only cgroups that lost any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budget_drops: Vec<BudgetDrop>,
     /// The network sensor's user-space state and map losses, when it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<crate::network::NetStats>,
@@ -100,6 +115,7 @@ impl Snapshot {
                     filtered_output: user.filtered_output[i],
                     filtered_user: user.filtered_user[i],
                     read_errors: kc[VIGIL_STAT_READ_ERROR as usize],
+                    dropped_budget: kc[VIGIL_STAT_BUDGET as usize],
                 }
             })
             .collect();
@@ -111,6 +127,7 @@ impl Snapshot {
             process_table_size: table.size,
             process_table_evictions: table.evictions,
             process_table_reaped: table.reaped,
+            budget_drops: Vec::new(),
             network: None,
         }
     }

@@ -158,3 +158,76 @@ fn a_failing_output_loses_counted_events_and_the_others_keep_flowing() {
         done.stderr
     );
 }
+
+/// Fairness: a cgroup flooding file events spends its own budget, not the others'.
+#[test]
+fn a_noisy_cgroup_is_held_to_its_budget_and_a_quiet_one_loses_nothing() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("w");
+    std::fs::create_dir(&watched).unwrap();
+    std::fs::write(watched.join("f"), "x").unwrap();
+    let config = format!(
+        "file:\n  watch: [{}/]\nbudget:\n  events_per_sec: 200\n  burst: 200\nsyscalls: false\nnetwork: {{enabled: false}}\n",
+        watched.display()
+    );
+    let agent = Agent::start_with_config(Some(&config), &["--events", "file"]);
+    let noisy = TestCgroup::new();
+    let quiet = TestCgroup::new();
+    // The noisy one: ~1 s of shell redirections, each an open of the watched file (no exec).
+    let mut flood = std::process::Command::new("/bin/sh");
+    flood.arg("-c").arg(format!(
+        "end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do i=0; while [ $i -lt 500 ]; do : < {0}/f; i=$((i+1)); done; done",
+        watched.display()
+    ));
+    noisy.enter(&mut flood);
+    let mut flood = flood.spawn().unwrap();
+    // The quiet one, meanwhile: 50 opens (no exec), well within its own budget.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut calm = std::process::Command::new("/bin/sh");
+    calm.arg("-c").arg(format!(
+        "i=0; while [ $i -lt 50 ]; do : < {0}/f; i=$((i+1)); done",
+        watched.display()
+    ));
+    quiet.enter(&mut calm);
+    assert!(calm.status().unwrap().success());
+    assert!(flood.wait().unwrap().success());
+    let done = agent.stop();
+
+    let opens = |cg: &TestCgroup| {
+        in_cgroup(&done.events, "file", cg.id)
+            .into_iter()
+            .filter(|e| {
+                e["file"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/w/f"))
+            })
+            .count()
+    };
+    assert_eq!(opens(&quiet), 50, "the quiet cgroup lost nothing");
+    let noisy_seen = opens(&noisy);
+    let drops = done.final_stats["budget_drops"]
+        .as_array()
+        .expect("budget_drops in the final stats")
+        .iter()
+        .find(|d| d["cgroup_id"] == noisy.id)
+        .map(|d| d["dropped"].as_u64().unwrap())
+        .expect("the noisy cgroup lost events to its budget");
+    assert!(drops > 0);
+    // About 2 s at 200/s plus the burst: far fewer than it produced.
+    assert!(noisy_seen <= 1000, "noisy events delivered: {noisy_seen}");
+    assert!(done.final_stats["budget_drops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["cgroup_id"] != quiet.id));
+    let file = done.final_stats["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "file")
+        .unwrap();
+    assert!(file["dropped_budget"].as_u64().unwrap() >= drops);
+}

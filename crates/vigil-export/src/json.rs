@@ -66,6 +66,8 @@ pub struct Context<'a> {
     pub ip_names: crate::IpNames<'a>,
     /// The container of the event's cgroup, if any.
     pub container: Option<&'a vigil_identity::ContainerRef>,
+    /// Its Kubernetes pod, when known from the Kubernetes API.
+    pub pod: Option<&'a vigil_identity::PodMeta>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -86,6 +88,8 @@ struct Line<'a> {
     cgroup_id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<ContainerOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod: Option<PodOut<'a>>,
     process: Process<'a>,
     ancestry: Vec<AncestorOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,10 +150,26 @@ struct Process<'a> {
 struct ContainerOut<'a> {
     id: &'a str,
     runtime: &'static str,
+    /// From the pod's spec, when the Kubernetes API is watched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pod_uid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     qos: Option<&'static str>,
+}
+
+/// The pod of the event's container, from the Kubernetes API (docs/identity.md).
+#[derive(Serialize)]
+struct PodOut<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    uid: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a vigil_identity::Owner>,
 }
 
 #[derive(Serialize)]
@@ -283,11 +303,27 @@ pub fn render(
         time: ctx.clock.rfc3339(h.time_ns),
         host: ctx.host,
         cgroup_id: h.cgroup_id,
-        container: ctx.container.map(|c| ContainerOut {
-            id: &c.id,
-            runtime: c.runtime.as_str(),
-            pod_uid: c.pod_uid.as_deref(),
-            qos: c.qos.map(|q| q.as_str()),
+        container: ctx.container.map(|c| {
+            let meta = ctx.pod.and_then(|p| {
+                p.containers
+                    .iter()
+                    .find(|m| m.id.as_deref() == Some(c.id.as_str()))
+            });
+            ContainerOut {
+                id: &c.id,
+                runtime: c.runtime.as_str(),
+                name: meta.map(|m| m.name.as_str()),
+                image: meta.map(|m| m.image.as_str()).filter(|i| !i.is_empty()),
+                pod_uid: c.pod_uid.as_deref(),
+                qos: c.qos.map(|q| q.as_str()),
+            }
+        }),
+        pod: ctx.pod.map(|p| PodOut {
+            namespace: &p.namespace,
+            name: &p.name,
+            uid: &p.uid,
+            labels: &p.labels,
+            owner: p.owner.as_ref(),
         }),
         process,
         ancestry: ancestry

@@ -9,11 +9,13 @@
 //! given. The supported path formats are documented in `docs/identity.md` and on [`parse_with`].
 
 mod parse;
+mod pod;
 mod table;
 
 pub use parse::{
     parse, parse_with, ContainerRef, Hints, Qos, Runtime, DEFAULT_CONTAINERD_NAMESPACES,
 };
+pub use pod::{ContainerMeta, Owner, PodMeta};
 pub use table::{
     Entry, IdentityTable, TableStats, DEFAULT_CAPACITY, DEFAULT_GRACE, MAX_SEED_DEPTH,
 };

@@ -286,6 +286,7 @@ fn main() {
             ancestry: &ancestry,
             names: &Names,
             container: None,
+            pod: None,
         };
         rs.evaluate(&ctx, &mut alerts);
         fired += alerts.len();

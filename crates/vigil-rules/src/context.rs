@@ -47,6 +47,8 @@ pub struct EvalContext<'a> {
     pub names: &'a dyn NameLookup,
     /// The container of the event's cgroup; `None` on the host (`container.id` is `host`).
     pub container: Option<&'a vigil_identity::ContainerRef>,
+    /// Its Kubernetes pod, when the agent watches the Kubernetes API and knows it.
+    pub pod: Option<&'a vigil_identity::PodMeta>,
 }
 
 impl fmt::Debug for EvalContext<'_> {

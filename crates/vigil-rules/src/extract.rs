@@ -327,6 +327,29 @@ impl<'a> Ev<'a> {
             Field::ContainerType => Some(Val::text(
                 self.ctx.container.map_or("host", |c| c.runtime.as_str()),
             )),
+            Field::K8sNsName => self.ctx.pod.map(|p| Val::text(&p.namespace)),
+            Field::K8sPodName => self.ctx.pod.map(|p| Val::text(&p.name)),
+            Field::K8sPodLabels => self.ctx.pod.map(|p| {
+                let pairs: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                Val::owned(pairs.join(", ").into_bytes())
+            }),
+            Field::K8sPodLabel(key) => self
+                .ctx
+                .pod
+                .and_then(|p| p.labels.get(key))
+                .map(|v| Val::text(v)),
+            Field::ContainerName | Field::ContainerImage => {
+                let (c, p) = (self.ctx.container?, self.ctx.pod?);
+                let m = p
+                    .containers
+                    .iter()
+                    .find(|m| m.id.as_deref() == Some(c.id.as_str()))?;
+                Some(Val::text(if matches!(field, Field::ContainerName) {
+                    &m.name
+                } else {
+                    &m.image
+                }))
+            }
             Field::K8sPodUid => self
                 .ctx
                 .container

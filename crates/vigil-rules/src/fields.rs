@@ -140,6 +140,18 @@ pub(crate) enum Field {
     ContainerType,
     /// `k8s.pod.uid` (`k8s.pod.id`): from the pod's cgroup; missing outside pods.
     K8sPodUid,
+    /// `k8s.ns.name`, from the Kubernetes API.
+    K8sNsName,
+    /// `k8s.pod.name`.
+    K8sPodName,
+    /// `k8s.pod.labels`: `key:value` pairs, comma-separated (as Falco prints them).
+    K8sPodLabels,
+    /// `k8s.pod.label[key]`.
+    K8sPodLabel(String),
+    /// `container.name`: the pod's container with this id.
+    ContainerName,
+    /// `container.image`.
+    ContainerImage,
     /// Known to Falco and to Vigil, never filled yet.
     Missing,
 }
@@ -194,8 +206,6 @@ const KNOWN_MISSING: &[&str] = &[
     "proc.is_container_healthcheck",
     "proc.is_container_liveness_probe",
     "proc.is_container_readiness_probe",
-    "container.name",
-    "container.image",
     "container.image.id",
     "container.image.repository",
     "container.image.tag",
@@ -203,14 +213,10 @@ const KNOWN_MISSING: &[&str] = &[
     "container.privileged",
     "container.info",
     "container.start_ts",
-    "k8s.ns.name",
-    "k8s.pod.name",
-    "k8s.pod.labels",
-    "k8s.pod.label",
 ];
 
 /// Fields that take a `[key]` argument of any text.
-const KEYED_MISSING: &[&str] = &["k8s.pod.label", "proc.env"];
+const KEYED_MISSING: &[&str] = &["proc.env"];
 
 /// Resolves `name[arg]`.
 pub(crate) fn resolve(name: &str, arg: Option<&str>) -> Result<Field, FieldError> {
@@ -247,6 +253,12 @@ pub(crate) fn resolve(name: &str, arg: Option<&str>) -> Result<Field, FieldError
             None => Err(FieldError::MissingArg(name.into())),
         };
     }
+    if name == "k8s.pod.label" {
+        return match arg {
+            Some(key) => Ok(Field::K8sPodLabel(key.trim().to_string())),
+            None => Err(FieldError::MissingArg(name.into())),
+        };
+    }
     if KNOWN_MISSING.contains(&name) {
         if arg.is_some() && !KEYED_MISSING.contains(&name) {
             return Err(bad_arg());
@@ -274,6 +286,11 @@ pub(crate) fn resolve(name: &str, arg: Option<&str>) -> Result<Field, FieldError
         "container.full_id" => Field::ContainerFullId,
         "container.type" => Field::ContainerType,
         "k8s.pod.uid" | "k8s.pod.id" => Field::K8sPodUid,
+        "k8s.ns.name" => Field::K8sNsName,
+        "k8s.pod.name" => Field::K8sPodName,
+        "k8s.pod.labels" => Field::K8sPodLabels,
+        "container.name" => Field::ContainerName,
+        "container.image" => Field::ContainerImage,
         "proc.duration" => Field::ProcDuration,
         "proc.is_exe_from_memfd" => Field::ProcIsExeFromMemfd,
         "proc.is_suid_exe" => Field::ProcIsSuidExe,
@@ -409,6 +426,12 @@ pub fn supported_fields() -> &'static [&'static str] {
         "container.type",
         "k8s.pod.uid",
         "k8s.pod.id",
+        "k8s.ns.name",
+        "k8s.pod.name",
+        "k8s.pod.labels",
+        "k8s.pod.label[<key>]",
+        "container.name",
+        "container.image",
         "proc.loginuid",
         "proc.duration",
         "proc.is_exe_from_memfd",
@@ -516,7 +539,10 @@ mod tests {
         ));
         assert_eq!(resolve("container.id", None), Ok(Field::ContainerId));
         assert_eq!(resolve("container.name", None), Ok(Field::Missing));
-        assert_eq!(resolve("k8s.pod.label", Some("app")), Ok(Field::Missing));
+        assert_eq!(
+            resolve("k8s.pod.label", Some("app")),
+            Ok(Field::K8sPodLabel("app".into()))
+        );
         assert_eq!(resolve("fd.sip", None), Ok(Field::FdIp(End::Server)));
         assert_eq!(resolve("fd.snet", None), Ok(Field::FdIp(End::Server)));
         assert_eq!(

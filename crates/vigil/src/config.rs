@@ -22,6 +22,40 @@ struct RawConfig {
     network: Option<RawNetworkConfig>,
     enforcement: Option<RawEnforcementConfig>,
     budget: Option<RawBudgetConfig>,
+    kubernetes: Option<RawKubernetesConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetesConfig {
+    enabled: Option<bool>,
+    kubeconfig: Option<std::path::PathBuf>,
+    node_name: Option<String>,
+    grace_secs: Option<u64>,
+}
+
+/// Pod metadata from the Kubernetes API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    /// Default: when a kubeconfig is given or the agent runs in a pod (in-cluster).
+    pub enabled: bool,
+    /// `None`: in-cluster configuration (service account).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Watch only this node's pods; default `NODE_NAME` from the environment, else none.
+    pub node_name: Option<String>,
+    /// How long a deleted pod's metadata stays attached to late events.
+    pub grace_secs: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+            kubeconfig: None,
+            node_name: std::env::var("NODE_NAME").ok(),
+            grace_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +215,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub enforcement: EnforcementConfig,
     pub budget: BudgetConfig,
+    pub kubernetes: KubernetesConfig,
 }
 
 impl Default for Config {
@@ -199,6 +234,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             enforcement: EnforcementConfig::default(),
             budget: BudgetConfig::default(),
+            kubernetes: KubernetesConfig::default(),
         }
     }
 }
@@ -241,6 +277,17 @@ impl Config {
                     flow_interval_secs: n
                         .flow_interval_secs
                         .unwrap_or(d.network.flow_interval_secs),
+                }
+            },
+            kubernetes: {
+                let k = raw.kubernetes.unwrap_or_default();
+                KubernetesConfig {
+                    enabled: k
+                        .enabled
+                        .unwrap_or(k.kubeconfig.is_some() || d.kubernetes.enabled),
+                    kubeconfig: k.kubeconfig,
+                    node_name: k.node_name.or(d.kubernetes.node_name),
+                    grace_secs: k.grace_secs.unwrap_or(d.kubernetes.grace_secs),
                 }
             },
             budget: {

@@ -38,6 +38,8 @@ pub struct Pipeline {
     pub net: Network,
     /// cgroup id -> container, from the cgroup tree at start and cgroup mkdir/rmdir records.
     pub identity: IdentityTable,
+    /// Pods of this node from the Kubernetes API, when watched.
+    pub pods: Option<vigil_kube::PodCache>,
     /// The enforcement generation whose rule ids the current rules number, if any.
     pub enforce_generation: Option<u32>,
     /// Rule names of earlier generations, for their reports drained at install.
@@ -69,6 +71,7 @@ impl Pipeline {
             rules: None,
             names: Names(UserDb::default()),
             net: Network::new(),
+            pods: None,
             identity: IdentityTable::new(
                 vigil_identity::DEFAULT_CAPACITY,
                 vigil_identity::DEFAULT_GRACE,
@@ -171,12 +174,14 @@ impl Pipeline {
             ips: &self.net.names,
         };
         let container = self.identity.container(r.header.cgroup_id);
+        let pod = pod_of(self.pods.as_ref(), container);
         let ctx = EvalContext {
             event: &event,
             proc,
             ancestry: &ancestry,
             names: &names,
             container,
+            pod: pod.as_deref(),
         };
         let current = self.enforce_generation == Some(r.generation);
         let alert = match &self.rules {
@@ -199,6 +204,7 @@ impl Pipeline {
             id: self.stats.received.iter().sum(),
             ip_names: &ip_names,
             container,
+            pod: pod.as_deref(),
         };
         self.line.clear();
         render_alert(&alert, &event, r.outcome.name(), &ctx, &mut self.line);
@@ -294,12 +300,14 @@ impl Pipeline {
         let net = &self.net;
         let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
         let container = self.identity.container(h.cgroup_id);
+        let pod = pod_of(self.pods.as_ref(), container);
         let ctx = Context {
             host: &self.host,
             clock: &self.clock,
             id: self.stats.received.iter().sum(),
             ip_names: &ip_names,
             container,
+            pod: pod.as_deref(),
         };
         if write_event {
             self.line.clear();
@@ -322,6 +330,7 @@ impl Pipeline {
             ancestry: &ancestry,
             names: &names,
             container,
+            pod: pod.as_deref(),
         };
         rules.evaluate(&eval, &mut self.alerts);
         for alert in &self.alerts {
@@ -356,6 +365,19 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// The pod of a container: by the pod UID of its cgroup path, else by container id (the
+/// cgroupfs driver's paths may not name the pod).
+fn pod_of(
+    pods: Option<&vigil_kube::PodCache>,
+    container: Option<&vigil_identity::ContainerRef>,
+) -> Option<std::sync::Arc<vigil_identity::PodMeta>> {
+    let (pods, c) = (pods?, container?);
+    c.pod_uid
+        .as_deref()
+        .and_then(|uid| pods.get(uid))
+        .or_else(|| pods.by_container(&c.id))
 }
 
 /// Adds lines an output lost to the per-kind counters (and says so, without flooding the log).

@@ -142,6 +142,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
                 ancestry: &ancestry,
                 names: &names,
                 container: None,
+                pod: None,
             },
             &mut alerts,
         );
@@ -151,6 +152,7 @@ fn test(rule_paths: &[PathBuf], recording: &Path) -> Result<()> {
             id,
             ip_names: &|_| None,
             container: None,
+            pod: None,
         };
         for a in &alerts {
             line.clear();

@@ -99,6 +99,19 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let mut pipeline = Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth);
     // Also after attaching: cgroups made in between are both in the tree and in the ring buffer.
+    // Kept alive for the agent's life: dropping the handle stops the watch.
+    let _pod_watch = if cfg.kubernetes.enabled {
+        let (cache, handle) = vigil_kube::spawn_watcher(vigil_kube::WatchConfig {
+            kubeconfig: cfg.kubernetes.kubeconfig.clone(),
+            node_name: cfg.kubernetes.node_name.clone(),
+            grace: Duration::from_secs(cfg.kubernetes.grace_secs),
+        })
+        .context("watching pods on the Kubernetes API")?;
+        pipeline.pods = Some(cache);
+        Some(handle)
+    } else {
+        None
+    };
     let root = vigil_bpf::mounts::cgroup2_root();
     if let Err(e) = pipeline.identity.seed_from_dir(&root) {
         tracing::warn!("reading the cgroup tree at {}: {e}", root.display());

@@ -363,6 +363,7 @@ pub fn alerts(rs: &RuleSet, event: &Event) -> Vec<Alert> {
         ancestry: &anc,
         names: &Names,
         container: None,
+        pod: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);

@@ -839,6 +839,7 @@ fn evaluate_skips_enforced_rules() {
         ancestry: &anc,
         names: &Names,
         container: None,
+        pod: None,
     };
     let a = rs.enforcement_alert(0, &ctx).unwrap();
     assert_eq!(a.rule, "Block pool");

@@ -313,6 +313,7 @@ fn unknown_process_fields_are_missing() {
         ancestry: &[],
         names: &vigil_rules::NoNames,
         container: None,
+        pod: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);

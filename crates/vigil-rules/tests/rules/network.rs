@@ -778,6 +778,7 @@ fn process_fields_without_a_table_entry() {
         ancestry: &[],
         names: &vigil_rules::NoNames,
         container: None,
+        pod: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);
@@ -836,6 +837,7 @@ fn ip_names_come_from_the_lookup_at_the_event_time() {
         ancestry: &[],
         names: &rec,
         container: None,
+        pod: None,
     };
     let mut out = Vec::new();
     rs.evaluate(&ctx, &mut out);
@@ -851,6 +853,7 @@ fn ip_names_come_from_the_lookup_at_the_event_time() {
         ancestry: &[],
         names: &UsersOnly,
         container: None,
+        pod: None,
     };
     let rs = load_ok(
         "- rule: R\n  desc: d\n  condition: evt.type = connect\n  output: \"%fd.sip.name\"\n  priority: INFO\n",
@@ -986,6 +989,7 @@ fn default_network_rules() {
             ancestry: &[],
             names: &Names,
             container: None,
+            pod: None,
         };
         let mut out = Vec::new();
         rs.evaluate(&ctx, &mut out);

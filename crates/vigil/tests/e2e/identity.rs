@@ -9,12 +9,12 @@ use serde_json::Value;
 use crate::harness::*;
 
 /// A bundle whose container runs `args` in cgroup `cgroups_path`, removed on drop.
-struct Bundle {
+pub(crate) struct Bundle {
     dir: tempfile::TempDir,
 }
 
 impl Bundle {
-    fn new(cgroups_path: &str, args: &[&str]) -> Bundle {
+    pub(crate) fn new(cgroups_path: &str, args: &[&str]) -> Bundle {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("rootfs");
         for d in ["bin", "proc", "dev", "sys", "etc"] {
@@ -42,7 +42,7 @@ impl Bundle {
     }
 
     /// Runs the container to completion (runc creates and removes its cgroup).
-    fn run(&self, name: &str) -> String {
+    pub(crate) fn run(&self, name: &str) -> String {
         let out = Command::new("runc")
             .args(["run", "--bundle"])
             .arg(self.dir.path())
@@ -58,7 +58,7 @@ impl Bundle {
     }
 }
 
-fn random_hex64() -> String {
+pub(crate) fn random_hex64() -> String {
     let mut b = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
@@ -86,7 +86,7 @@ fn container_events<'a>(events: &'a [Value], marker: &str) -> (&'a Value, Vec<&'
     (exec, same)
 }
 
-fn require_runc() -> bool {
+pub(crate) fn require_runc() -> bool {
     if Path::new("/usr/sbin/runc").exists() || Path::new("/usr/bin/runc").exists() {
         return true;
     }

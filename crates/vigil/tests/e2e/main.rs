@@ -8,6 +8,7 @@ mod config;
 mod enforce;
 mod exec;
 mod identity;
+mod kube;
 // Both call the legacy syscalls (open, creat, rename, dup2, ...) that only x86-64 has.
 #[cfg(target_arch = "x86_64")]
 mod file;

@@ -8,7 +8,6 @@
 //! directory, and scopes (`user.uid` of an unusual uid, or `proc.exepath` of a private copy of a
 //! program) so that nothing else on the machine is ever denied or killed.
 
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -248,32 +247,6 @@ fn v4(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(ip, port)
 }
 
-/// Waits for `child` (bounded), collecting its piped stdout and stderr.
-fn finish(mut child: Child, timeout: Duration) -> Output {
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut v);
-        }
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut v);
-        }
-        v
-    });
-    let status = wait_child(&mut child, timeout);
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
-}
-
 fn wait_child(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
@@ -485,7 +458,7 @@ fn a_connect_deny_rule_fails_the_scoped_program_with_eperm_and_no_one_else() {
     // The scoped program: connect fails with EPERM and nothing reaches the listener.
     let blocked = nc(&client, v4(ip, dport));
     let blocked_pid = blocked.id();
-    let out = finish(blocked, Duration::from_secs(20));
+    let out = wait_output(blocked, Duration::from_secs(20));
     assert!(
         !out.status.success(),
         "the scoped client's connect succeeded: {}",
@@ -506,7 +479,7 @@ fn a_connect_deny_rule_fails_the_scoped_program_with_eperm_and_no_one_else() {
     let conn = accept_within(&denied, Duration::from_secs(10));
     assert!(conn.is_some(), "unscoped busybox nc never connected");
     drop(conn);
-    let out = finish(other, Duration::from_secs(20));
+    let out = wait_output(other, Duration::from_secs(20));
     assert!(
         out.status.success(),
         "unscoped busybox nc: {} {}",
@@ -521,7 +494,7 @@ fn a_connect_deny_rule_fails_the_scoped_program_with_eperm_and_no_one_else() {
         "the scoped client to an allowed port never connected"
     );
     drop(conn);
-    let out = finish(other_port, Duration::from_secs(20));
+    let out = wait_output(other_port, Duration::from_secs(20));
     assert!(
         out.status.success(),
         "scoped nc to the allowed port: {} {}",
@@ -730,7 +703,7 @@ fn an_exec_kill_rule_kills_the_program_before_it_runs() {
 
     let child = spawn_piped(Command::new(&payload).arg("hello"));
     let pid = child.id();
-    let out = finish(child, Duration::from_secs(20));
+    let out = wait_output(child, Duration::from_secs(20));
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGKILL),
@@ -1006,7 +979,7 @@ fn an_audit_mode_rule_reports_and_lets_the_connect_through() {
     let conn = accept_within(&listener, Duration::from_secs(10));
     assert!(conn.is_some(), "audit mode must let the connect through");
     drop(conn);
-    let out = finish(c, Duration::from_secs(20));
+    let out = wait_output(c, Duration::from_secs(20));
     assert!(
         out.status.success(),
         "nc: {} {}",
@@ -1105,7 +1078,7 @@ fn kills_beyond_the_rate_limit_are_reported_and_not_done() {
 
     let (mut killed, mut ran) = (0, 0);
     for _ in 0..3 {
-        let out = finish(
+        let out = wait_output(
             spawn_piped(Command::new(&payload).arg("hello")),
             Duration::from_secs(20),
         );
@@ -1301,7 +1274,7 @@ fn a_connect_deny_rule_covers_ipv6_in_another_network_namespace() {
 
     let blocked = nc_in_cli(&client);
     let blocked_pid = blocked.id();
-    let out = finish(blocked, Duration::from_secs(20));
+    let out = wait_output(blocked, Duration::from_secs(20));
     assert!(
         !out.status.success() && text(&out.stderr).contains("Operation not permitted"),
         "the scoped client's IPv6 connect must fail with EPERM: {} {}",
@@ -1317,7 +1290,7 @@ fn a_connect_deny_rule_covers_ipv6_in_another_network_namespace() {
         "unscoped busybox nc never connected over IPv6"
     );
     drop(conn);
-    let out = finish(other, Duration::from_secs(20));
+    let out = wait_output(other, Duration::from_secs(20));
     assert!(out.status.success(), "{} {}", out.status, text(&out.stderr));
 
     let status = pins.status();

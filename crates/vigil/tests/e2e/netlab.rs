@@ -250,7 +250,7 @@ impl Side {
             .unwrap()
             .write_all(script.as_bytes())
             .unwrap();
-        let out = wait_bounded(child, Duration::from_secs(20));
+        let out = wait_output(child, Duration::from_secs(20));
         assert!(
             out.status.success(),
             "nft in {}: {}\n{script}",
@@ -292,44 +292,7 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    wait_bounded(child, timeout)
-}
-
-fn wait_bounded(mut child: Child, timeout: Duration) -> Output {
-    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut v);
-        }
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut v);
-        }
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("command did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+    wait_output(child, timeout)
 }
 
 /// A process started in the lab: its stdout and stderr lines are collected; killed on drop.

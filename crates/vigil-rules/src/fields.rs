@@ -538,7 +538,8 @@ mod tests {
             Err(FieldError::Unsupported(_))
         ));
         assert_eq!(resolve("container.id", None), Ok(Field::ContainerId));
-        assert_eq!(resolve("container.name", None), Ok(Field::Missing));
+        assert_eq!(resolve("container.name", None), Ok(Field::ContainerName));
+        assert_eq!(resolve("container.image.tag", None), Ok(Field::Missing));
         assert_eq!(
             resolve("k8s.pod.label", Some("app")),
             Ok(Field::K8sPodLabel("app".into()))

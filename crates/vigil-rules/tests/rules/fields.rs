@@ -80,7 +80,7 @@ fn exec_event() {
             ("group.gid", "0"),
             ("group.name", "root"),
             ("fd.name", "<NA>"),
-            ("container.id", "<NA>"),
+            ("container.id", "host"),
             ("k8s.pod.label[app]", "<NA>"),
         ],
     );

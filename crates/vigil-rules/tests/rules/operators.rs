@@ -92,8 +92,10 @@ fn exists_and_missing_values() {
     no("fd.name = /etc/passwd");
     no("fd.name != /etc/passwd");
     yes("not fd.name = /etc/passwd");
-    no("container.id = host");
-    yes("not container.id = host");
+    no("container.image.tag = x");
+    yes("not container.image.tag = x");
+    // On the host, container.id is `host` (as in Falco).
+    yes("container.id = host");
 }
 
 #[test]

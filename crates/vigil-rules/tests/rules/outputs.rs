@@ -25,7 +25,7 @@ fn interpolation_and_missing_fields() {
     assert_eq!(a.len(), 1);
     assert_eq!(
         a[0].output,
-        "Shell (user=root uid=0 cmd=bash -c id gparent=systemd file=<NA> container=<NA> \
+        "Shell (user=root uid=0 cmd=bash -c id gparent=systemd file=<NA> container=host \
          proto=<NA> pct=100% tail=bash)"
     );
     let json = serde_json::to_value(&a[0]).unwrap();
@@ -41,7 +41,7 @@ fn interpolation_and_missing_fields() {
                 "proc.cmdline": "bash -c id",
                 "proc.aname[2]": "systemd",
                 "fd.name": null,
-                "container.id": null,
+                "container.id": "host",
                 "fd.sproto": null,
                 "proc.name": "bash",
             },

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vigil needs on Debian 12 (as root). Idempotent.
 set -euo pipefail
-pkgs=(gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang busybox-static iproute2 procps dnsmasq-base nftables runc containerd podman)
+pkgs=(gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang busybox-static iproute2 procps dnsmasq-base nftables runc containerd podman ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

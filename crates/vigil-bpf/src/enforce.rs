@@ -200,13 +200,7 @@ impl Enforcement {
 fn outcome_stats(map: &impl MapCore) -> Result<[u64; 6], libbpf_rs::Error> {
     let mut out = [0u64; 6];
     for (i, slot) in out.iter_mut().enumerate() {
-        let per_cpu = map.lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY)?;
-        *slot = per_cpu
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-            .map(u64::from_ne_bytes)
-            .sum();
+        *slot = crate::sensors::sum_percpu(map, i as u32)?;
     }
     Ok(out)
 }
@@ -672,7 +666,7 @@ fn attach(
             VIGIL_HOOK_CONNECT | VIGIL_HOOK_SENDMSG | VIGIL_HOOK_BIND
         )
     }) {
-        let root = crate::sensors::cgroup2_root().ok_or_else(|| EnforceError::Rule {
+        let root = crate::mounts::cgroup2_mount().ok_or_else(|| EnforceError::Rule {
             rule: "(network rules)".into(),
             what: "cgroup v2 is not mounted".into(),
         })?;

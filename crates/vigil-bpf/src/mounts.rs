@@ -83,11 +83,15 @@ fn mount(fs: &str, path: &str) -> std::io::Result<()> {
 /// Where cgroup v2 is mounted (`/sys/fs/cgroup` on unified hosts, `/sys/fs/cgroup/unified` on
 /// hybrid ones); cgroup ids are inode numbers of directories below it.
 pub fn cgroup2_root() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    cgroup2_mount().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"))
+}
+
+/// Where cgroup v2 is mounted, or `None` when it is not (cgroup programs cannot attach).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.len() > 2 && f[2] == "cgroup2")
         .map(|f| PathBuf::from(f[1]))
-        .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"))
 }

@@ -273,7 +273,7 @@ impl Sensors {
         if let Some(n) = &mut self.net {
             n.attach().map_err(|e| classify("net", "attach", e))?;
             // cgroup_skb programs need a cgroup: the v2 root covers every socket on the host.
-            let root = cgroup2_root().ok_or_else(|| LoadError::Unsupported {
+            let root = crate::mounts::cgroup2_mount().ok_or_else(|| LoadError::Unsupported {
                 sensor: "net",
                 reason: "cgroup v2 is not mounted".into(),
             })?;
@@ -462,7 +462,7 @@ impl Sensors {
 }
 
 /// One u64 slot of a per-CPU array, summed over CPUs.
-fn sum_percpu(map: &impl MapCore, key: u32) -> Result<u64, libbpf_rs::Error> {
+pub(crate) fn sum_percpu(map: &impl MapCore, key: u32) -> Result<u64, libbpf_rs::Error> {
     let per_cpu = map.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?;
     Ok(per_cpu
         .unwrap_or_default()
@@ -485,15 +485,6 @@ fn take_all<T>(
         }
     }
     Ok(out)
-}
-
-/// Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in a hybrid layout).
-pub(crate) fn cgroup2_root() -> Option<std::path::PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-    mounts.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() > 2 && f[2] == "cgroup2").then(|| std::path::PathBuf::from(f[1]))
-    })
 }
 
 /// The LPM key for a path prefix: `struct vigil_prefix_key` in bytes.

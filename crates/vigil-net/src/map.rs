@@ -559,6 +559,9 @@ impl Node {
                 exe: (!w.exe.is_empty()).then(|| w.exe.clone()),
                 ip: None,
                 names: Vec::new(),
+                container_id: None,
+                namespace: None,
+                pod: None,
             },
             Node::External(ip) => {
                 let mut names = names(ip);
@@ -572,6 +575,9 @@ impl Node {
                     exe: None,
                     ip: Some(*ip),
                     names,
+                    container_id: None,
+                    namespace: None,
+                    pod: None,
                 }
             }
         }
@@ -750,6 +756,14 @@ pub struct NodeView {
     pub ip: Option<IpAddr>,
     /// DNS names known for an external node's IP (sorted); empty for local nodes.
     pub names: Vec<String>,
+    /// The container, Kubernetes namespace and pod of a local node, filled in by the agent
+    /// (the map itself knows only cgroups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

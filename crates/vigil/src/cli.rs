@@ -42,6 +42,9 @@ pub enum Command {
         /// The agent's API address (`vigil run --api ADDR`).
         #[arg(long, value_name = "ADDR")]
         api: SocketAddr,
+        /// Bearer token, when the agent's API has `api.tokens`.
+        #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Print the map as JSON (as served at /api/v1/map).
         #[arg(long, conflicts_with = "dot")]
         json: bool,
@@ -49,11 +52,54 @@ pub enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Print the live events or alerts of a running agent started with `--api`.
+    Events(EventsArgs),
     /// Show or remove the enforcement pinned in the kernel (it outlives the agent).
     #[command(subcommand)]
     Enforce(EnforceCommand),
     /// Print the version and the BPF ABI version.
     Version,
+}
+
+/// `vigil events`: filters are comma-separated lists; a tenant token only ever sees its namespaces.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// The agent's API address (`vigil run --api ADDR`).
+    #[arg(long, value_name = "ADDR")]
+    pub api: SocketAddr,
+    /// Bearer token, when the agent's API has `api.tokens`.
+    #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Alerts instead of events; without --follow, the recent alerts.
+    #[arg(long)]
+    pub alerts: bool,
+    /// Keep printing as they happen.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Stop after this many (events without --follow: 20).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Event kinds (exec, file, connection, ...).
+    #[arg(long, value_delimiter = ',', conflicts_with = "alerts")]
+    pub kind: Vec<String>,
+    /// Alert rules (exact names).
+    #[arg(long, value_delimiter = ',', requires = "alerts")]
+    pub rule: Vec<String>,
+    /// The least severe alert priority shown (e.g. warning).
+    #[arg(long, requires = "alerts")]
+    pub priority: Option<String>,
+    /// Container ids (or their first 12 characters).
+    #[arg(long, value_delimiter = ',')]
+    pub container: Vec<String>,
+    /// Kubernetes namespaces.
+    #[arg(long, value_delimiter = ',')]
+    pub namespace: Vec<String>,
+    /// Pod names.
+    #[arg(long, value_delimiter = ',')]
+    pub pod: Vec<String>,
+    /// One JSON object per line, as the agent writes them.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,63 @@ struct RawConfig {
     enforcement: Option<RawEnforcementConfig>,
     budget: Option<RawBudgetConfig>,
     kubernetes: Option<RawKubernetesConfig>,
+    api: Option<RawApiConfig>,
+    metrics: Option<RawMetricsConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiConfig {
+    tokens: Option<Vec<vigil_export::auth::TokenConfig>>,
+    stream_buffer: Option<usize>,
+    recent_alerts: Option<usize>,
+}
+
+/// The HTTP API (served with `--api ADDR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Bearer tokens and the namespaces each may see; empty: no authentication.
+    pub tokens: Vec<vigil_export::auth::TokenConfig>,
+    /// Messages a live stream subscriber may fall behind before it skips (with a counted gap).
+    pub stream_buffer: usize,
+    /// Alerts replayed to a new alert subscriber.
+    pub recent_alerts: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            stream_buffer: 4096,
+            recent_alerts: 256,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetricsConfig {
+    max_series: Option<usize>,
+    bpf_stats: Option<bool>,
+}
+
+/// Prometheus metrics (`/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Series kept per metric family; the rest are refused and counted.
+    pub max_series: usize,
+    /// Have the kernel time every BPF program run (costs two clock reads per run) for the
+    /// per-program run time and count metrics.
+    pub bpf_stats: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            max_series: 500,
+            bpf_stats: true,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +273,8 @@ pub struct Config {
     pub enforcement: EnforcementConfig,
     pub budget: BudgetConfig,
     pub kubernetes: KubernetesConfig,
+    pub api: ApiConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -235,6 +294,8 @@ impl Default for Config {
             enforcement: EnforcementConfig::default(),
             budget: BudgetConfig::default(),
             kubernetes: KubernetesConfig::default(),
+            api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -297,6 +358,21 @@ impl Config {
                     burst: b.burst.unwrap_or(d.budget.burst),
                 }
             },
+            api: {
+                let a = raw.api.unwrap_or_default();
+                ApiConfig {
+                    tokens: a.tokens.unwrap_or_default(),
+                    stream_buffer: a.stream_buffer.unwrap_or(d.api.stream_buffer),
+                    recent_alerts: a.recent_alerts.unwrap_or(d.api.recent_alerts),
+                }
+            },
+            metrics: {
+                let m = raw.metrics.unwrap_or_default();
+                MetricsConfig {
+                    max_series: m.max_series.unwrap_or(d.metrics.max_series),
+                    bpf_stats: m.bpf_stats.unwrap_or(d.metrics.bpf_stats),
+                }
+            },
             enforcement: {
                 let e = raw.enforcement.unwrap_or_default();
                 EnforcementConfig {
@@ -306,6 +382,16 @@ impl Config {
                 }
             },
         };
+        if !(16..=1 << 20).contains(&c.api.stream_buffer) {
+            bail!("api.stream_buffer: {} is outside 16..=1048576", c.api.stream_buffer);
+        }
+        if c.api.recent_alerts > 10_000 {
+            bail!("api.recent_alerts: {} is above 10000", c.api.recent_alerts);
+        }
+        if c.metrics.max_series == 0 {
+            bail!("metrics.max_series: must be at least 1");
+        }
+        vigil_export::auth::Auth::from_config(&c.api.tokens).map_err(anyhow::Error::msg)?;
         if c.budget.events_per_sec > 0 && c.budget.burst == 0 {
             bail!("budget.burst: must be at least 1 when budget.events_per_sec is set");
         }

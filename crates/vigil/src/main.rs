@@ -1,9 +1,12 @@
 //! `vigil`: the agent binary. Glue only: CLI, config, wiring of the crates.
 
 mod cli;
+mod client;
 mod config;
 mod enforcement;
+mod events_cmd;
 mod map_cmd;
+mod metrics;
 mod network;
 mod pipeline;
 mod probe_cmd;
@@ -38,7 +41,13 @@ fn main() -> std::process::ExitCode {
             record: Some(out),
         }),
         cli::Command::Rules(cmd) => rules_cmd::rules(cmd),
-        cli::Command::Map { api, json, dot } => map_cmd::map(api, json, dot),
+        cli::Command::Map {
+            api,
+            token,
+            json,
+            dot,
+        } => map_cmd::map(&client::Client::new(api, token), json, dot),
+        cli::Command::Events(args) => events_cmd::events(args),
         cli::Command::Enforce(cmd) => match cmd {
             cli::EnforceCommand::Status { config, json } => config::Config::load(config.as_deref())
                 .and_then(|c| enforcement::status(&c.enforcement.pin_dir, json)),

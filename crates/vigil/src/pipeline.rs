@@ -15,6 +15,7 @@ use crate::network::{boot_ns, Network};
 use crate::record::Recorder;
 use crate::rules::{EvalNames, Names};
 use crate::stats::{index, UserStats, ALERT_INDEX};
+use vigil_export::stream::{AlertInfo, Hub, Published};
 use vigil_identity::IdentityTable;
 
 /// The user-space half of the event path. Owned by the reader thread; no locks.
@@ -44,6 +45,8 @@ pub struct Pipeline {
     pub enforce_generation: Option<u32>,
     /// Rule names of earlier generations, for their reports drained at install.
     pub old_rule_names: std::collections::HashMap<(u32, u32), String>,
+    /// Live subscribers (API streams, OTLP); lines are rendered for it only while it has any.
+    pub hub: Option<std::sync::Arc<Hub>>,
     pending_enforce: Vec<Event>,
     alerts: Vec<Alert>,
     line: Vec<u8>,
@@ -78,6 +81,7 @@ impl Pipeline {
             ),
             enforce_generation: None,
             old_rule_names: Default::default(),
+            hub: None,
             pending_enforce: Vec::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),
@@ -194,7 +198,7 @@ impl Pipeline {
                 .output
                 .push_str(" (audit mode: would have been blocked)");
         }
-        self.stats.alerts += 1;
+        self.stats.count_alert(&alert);
         let now = boot_ns();
         let net = &self.net;
         let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
@@ -212,6 +216,17 @@ impl Pipeline {
             if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
                 count_lost(&mut self.stats, s.name(), &lost);
             }
+        }
+        if let Some(hub) = &self.hub {
+            hub.publish(published(
+                &self.line,
+                r.header.time_ns,
+                &self.clock,
+                Some(&alert),
+                &event,
+                container,
+                pod.as_deref(),
+            ));
         }
     }
 
@@ -309,14 +324,28 @@ impl Pipeline {
             container,
             pod: pod.as_deref(),
         };
-        if write_event {
+        let hub = self.hub.as_ref().filter(|h| h.active());
+        if write_event || hub.is_some() {
             self.line.clear();
             render(event, proc, &ancestry, &ctx, &mut self.line);
+        }
+        if write_event {
             for s in &mut self.sinks {
                 if let Err(lost) = s.write_line(&self.line, i) {
                     count_lost(&mut self.stats, s.name(), &lost);
                 }
             }
+        }
+        if let Some(hub) = hub {
+            hub.publish(published(
+                &self.line,
+                h.time_ns,
+                &self.clock,
+                None,
+                event,
+                container,
+                pod.as_deref(),
+            ));
         }
         let Some(rules) = &self.rules else { return };
         self.alerts.clear();
@@ -332,15 +361,29 @@ impl Pipeline {
             container,
             pod: pod.as_deref(),
         };
+        let started = std::time::Instant::now();
         rules.evaluate(&eval, &mut self.alerts);
+        self.stats.rule_eval_ns += started.elapsed().as_nanos() as u64;
+        self.stats.rule_evals += 1;
         for alert in &self.alerts {
-            self.stats.alerts += 1;
+            self.stats.count_alert(alert);
             self.line.clear();
             render_alert(alert, event, "none", &ctx, &mut self.line);
             for s in &mut self.sinks {
                 if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
                     count_lost(&mut self.stats, s.name(), &lost);
                 }
+            }
+            if let Some(hub) = &self.hub {
+                hub.publish(published(
+                    &self.line,
+                    h.time_ns,
+                    &self.clock,
+                    Some(alert),
+                    event,
+                    container,
+                    pod.as_deref(),
+                ));
             }
         }
     }
@@ -364,6 +407,42 @@ impl Pipeline {
                 count_lost(&mut self.stats, s.name(), &lost);
             }
         }
+    }
+}
+
+/// A rendered line with what stream subscribers filter on.
+fn published(
+    line: &[u8],
+    boot_ns: u64,
+    clock: &Clock,
+    alert: Option<&Alert>,
+    event: &Event,
+    container: Option<&vigil_identity::ContainerRef>,
+    pod: Option<&vigil_identity::PodMeta>,
+) -> Published {
+    let kind = event.header().kind.name();
+    Published {
+        line: std::sync::Arc::from(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line))),
+        kind: if alert.is_some() { "alert" } else { kind },
+        time_ns: u64::try_from(clock.unix_ns(boot_ns)).unwrap_or_default(),
+        alert: alert.map(|a| AlertInfo {
+            rule: a.rule.clone(),
+            priority: a.priority,
+            event_kind: kind,
+        }),
+        container_id: container.map(|c| c.id.clone()),
+        namespace: pod.map(|p| p.namespace.clone()),
+        pod: pod.map(|p| p.name.clone()),
+    }
+}
+
+impl Pipeline {
+    /// The pod of a container, when pods are watched.
+    pub fn pod_of(
+        &self,
+        c: &vigil_identity::ContainerRef,
+    ) -> Option<std::sync::Arc<vigil_identity::PodMeta>> {
+        pod_of(self.pods.as_ref(), Some(c))
     }
 }
 

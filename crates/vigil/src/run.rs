@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use vigil_bpf::enforce::Enforcement;
 use vigil_bpf::{RingBuffer, RingBufferBuilder, SensorConfig, Sensors};
 use vigil_enrich::ProcessTable;
-use vigil_export::api::{self, Health};
+use vigil_export::api::{self, ApiState};
+use vigil_export::stream::Hub;
 use vigil_export::sink::Sink;
 
 use crate::cli::RunArgs;
@@ -65,9 +66,20 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
         .context("writing the path filter")?;
     sensor.attach()?;
+    let _run_time_stats = cfg.metrics.bpf_stats.then(|| {
+        vigil_bpf::runstats::RunTimeStats::enable()
+            .map_err(|e| tracing::warn!("BPF run-time statistics unavailable: {e}"))
+            .ok()
+    });
     // Listening after attach lets the network sensor recognise the API's sockets as the
     // agent's own (and not report them).
-    let health = Arc::new(Health::default());
+    let hub = Arc::new(Hub::new(cfg.api.stream_buffer, cfg.api.recent_alerts));
+    let auth = vigil_export::auth::Auth::from_config(&cfg.api.tokens).map_err(anyhow::Error::msg)?;
+    let health = Arc::new(ApiState::new(
+        hub.clone(),
+        auth,
+        Box::new(|| serde_json::to_value(vigil_bpf::probe::run()).unwrap_or_default()),
+    ));
     if let Some(addr) = args.api {
         let bound = api::spawn(addr, health.clone())
             .with_context(|| format!("serving the API on {addr}"))?;
@@ -117,6 +129,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         tracing::warn!("reading the cgroup tree at {}: {e}", root.display());
     }
     pipeline.recorder = recorder;
+    pipeline.hub = Some(hub.clone());
     // Rules: a bad file at start is fatal (nothing to fall back to); later, on reload, the
     // previous rules stay.
     let mut rule_source = RuleSource::new(
@@ -172,6 +185,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let flow_every = Duration::from_secs(cfg.network.flow_interval_secs);
     let mut last_flows = Instant::now();
     let mut last_tick = Instant::now();
+    let mut last_metrics = Instant::now() - METRICS_TICK;
+    let mut last_map_fill = Instant::now() - MAP_FILL_TICK;
+    let mut map_fill = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
         // threshold, so drain explicitly every interval.
@@ -186,16 +202,18 @@ pub fn run(args: RunArgs) -> Result<()> {
             last_tick = Instant::now();
             let mut p = pipeline.borrow_mut();
             p.tick();
-            let snapshot = p.net.map.snapshot(crate::network::boot_ns(), &|ip| {
-                p.net
-                    .names
-                    .lookup(ip, crate::network::boot_ns())
-                    .map(str::to_string)
-                    .into_iter()
-                    .collect()
-            });
-            if let Ok(mut m) = health.map.lock() {
-                *m = Some(Arc::new(snapshot));
+            drop(p);
+            publish_map(&pipeline.borrow(), &health);
+        }
+        if args.api.is_some() && last_metrics.elapsed() >= METRICS_TICK {
+            last_metrics = Instant::now();
+            if last_map_fill.elapsed() >= MAP_FILL_TICK {
+                last_map_fill = Instant::now();
+                map_fill = sensor.map_fill();
+            }
+            let families = metrics_now(&sensor, enforcement.as_ref(), &pipeline.borrow(), &map_fill, cfg.metrics.max_series)?;
+            if let Ok(mut m) = health.metrics.lock() {
+                *m = Some(Arc::new(families));
             }
         }
         if net_on && last_flows.elapsed() >= flow_every {
@@ -254,15 +272,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if net_on {
         snap.network = Some(p.net.stats(sensor.net_stats()?));
     }
-    snap.budget_drops = sensor
-        .budget_drops()?
-        .into_iter()
-        .map(|(cgroup_id, dropped)| crate::stats::BudgetDrop {
-            cgroup_id,
-            container_id: p.identity.container(cgroup_id).map(|c| c.id.clone()),
-            dropped,
-        })
-        .collect();
+    snap.budget_drops = budget_drops(&sensor, &p)?;
     tracing::info!("{}", snap.line());
     eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
     drop(p);
@@ -288,10 +298,10 @@ fn kernel_stats(
     Ok(k)
 }
 
-/// Hands the API a fresh copy of the service map.
-fn publish_map(p: &Pipeline, health: &Health) {
+/// Hands the API a fresh copy of the service map, its local nodes named by container and pod.
+fn publish_map(p: &Pipeline, health: &ApiState) {
     let now = crate::network::boot_ns();
-    let snapshot = p.net.map.snapshot(now, &|ip| {
+    let mut snapshot = p.net.map.snapshot(now, &|ip| {
         p.net
             .names
             .lookup(ip, now)
@@ -299,9 +309,65 @@ fn publish_map(p: &Pipeline, health: &Health) {
             .into_iter()
             .collect()
     });
+    for n in &mut snapshot.nodes {
+        let Some(c) = n.cgroup_id.and_then(|id| p.identity.container(id)) else {
+            continue;
+        };
+        n.container_id = Some(c.id.clone());
+        if let Some(pod) = p.pod_of(c) {
+            n.namespace = Some(pod.namespace.clone());
+            n.pod = Some(pod.name.clone());
+        }
+    }
     if let Ok(mut m) = health.map.lock() {
         *m = Some(Arc::new(snapshot));
     }
+}
+
+/// How often the metrics snapshot is rebuilt (when the API serves it).
+const METRICS_TICK: Duration = Duration::from_secs(1);
+/// How often the BPF hash maps are counted (one syscall per entry).
+const MAP_FILL_TICK: Duration = Duration::from_secs(10);
+
+/// The agent's metrics as of now.
+fn metrics_now(
+    sensor: &Sensors,
+    enforcement: Option<&Enforcement>,
+    p: &Pipeline,
+    maps: &[vigil_bpf::runstats::MapFill],
+    max_series: usize,
+) -> Result<Vec<vigil_export::metrics::Family>> {
+    let mut snap = Snapshot::new(
+        &kernel_stats(sensor, enforcement, p)?,
+        &p.stats,
+        p.table.stats(),
+    );
+    snap.budget_drops = budget_drops(sensor, p)?;
+    let net = sensor.net_stats().ok().map(|k| p.net.stats(k));
+    let programs = sensor.program_stats();
+    Ok(crate::metrics::families(&crate::metrics::Inputs {
+        snapshot: &snap,
+        user: &p.stats,
+        programs: &programs,
+        maps,
+        enforcement: enforcement.and_then(|e| e.stats().ok()),
+        network: net.as_ref(),
+        containers: p.identity.len(),
+        pods: p.pods.as_ref().map(|c| c.len()),
+        max_series,
+    }))
+}
+
+fn budget_drops(sensor: &Sensors, p: &Pipeline) -> Result<Vec<crate::stats::BudgetDrop>> {
+    Ok(sensor
+        .budget_drops()?
+        .into_iter()
+        .map(|(cgroup_id, dropped)| crate::stats::BudgetDrop {
+            cgroup_id,
+            container_id: p.identity.container(cgroup_id).map(|c| c.id.clone()),
+            dropped,
+        })
+        .collect())
 }
 
 /// How often the network state is aged (time-outs, map pairing) and the map published.

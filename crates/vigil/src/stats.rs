@@ -26,6 +26,27 @@ pub struct UserStats {
     pub alerts_lost: u64,
     /// Enforcement reports lost to a full ring buffer in generations since replaced.
     pub enforce_lost_prior: u64,
+    /// Alerts by (rule, priority); bounded by the rules ever loaded.
+    pub alerts_by_rule: std::collections::HashMap<(String, vigil_rules::Priority), u64>,
+    /// Time spent evaluating rules, and evaluations (one per event while rules are loaded).
+    pub rule_eval_ns: u64,
+    pub rule_evals: u64,
+}
+
+impl UserStats {
+    pub fn count_alert(&mut self, alert: &vigil_rules::Alert) {
+        self.alerts += 1;
+        match self
+            .alerts_by_rule
+            .get_mut(&(alert.rule.clone(), alert.priority))
+        {
+            Some(n) => *n += 1,
+            None => {
+                self.alerts_by_rule
+                    .insert((alert.rule.clone(), alert.priority), 1);
+            }
+        }
+    }
 }
 
 /// The outputs' loss-count slot for alert lines (after the event kinds).

@@ -95,6 +95,16 @@ impl Agent {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The API address of an agent started with `--api 127.0.0.1:0`.
+    pub fn api_addr(&self) -> String {
+        let log = self.stderr();
+        log.lines()
+            .find_map(|l| l.split("api listening on http://").nth(1))
+            .unwrap_or_else(|| panic!("no api address in {log}"))
+            .trim()
+            .to_string()
+    }
+
     /// SIGINT, wait for the drain, and parse everything it wrote.
     pub fn stop(mut self) -> Finished {
         let pid = self.child.id();

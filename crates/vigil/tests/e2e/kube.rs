@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::harness::*;
 use crate::identity::{random_hex64, require_runc, Bundle};
 
-const NODE: &str = "node-1";
+pub(crate) const NODE: &str = "node-1";
 
 fn pod_list(uid: &str, container_id: &str) -> Value {
     json!({
@@ -56,7 +56,7 @@ fn pod_list(uid: &str, container_id: &str) -> Value {
 }
 
 /// Answers the list with `list`, and holds every watch open with no event.
-fn serve(list: Value) -> u16 {
+pub(crate) fn serve(list: Value) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let body = list.to_string();

@@ -503,4 +503,44 @@ struct vigil_prefix_key {
 	__u8 data[VIGIL_PREFIX_MAX];
 };
 
+/*
+ * Latency histograms, aggregated in the kernel (map vigil_lat_hist, LRU by key) and read
+ * periodically by user space; nothing crosses per sample. Buckets are log-linear in µs with the
+ * index math of bpf/lib/hist.h (= vigil_net::hist::bucket_index).
+ */
+enum vigil_lat_metric {
+	VIGIL_LAT_SYSCALL_FILE = 1,     /* syscall enter -> exit, file I/O class */
+	VIGIL_LAT_SYSCALL_NET = 2,      /* syscall enter -> exit, network I/O class */
+	VIGIL_LAT_SYSCALL_OTHER = 3,    /* syscall enter -> exit, every other measured syscall */
+	VIGIL_LAT_RUNQ = 4,             /* runnable (woken or preempted) -> on CPU */
+	VIGIL_LAT_BLOCK = 5,            /* block request issued to the driver -> completed */
+	VIGIL_LAT_METRIC_MAX = 6,
+};
+
+enum vigil_lat_limits {
+	VIGIL_LAT_BUCKETS = 157,        /* 4 exact, 4 per power of two 2^2..2^39, one overflow */
+	VIGIL_LAT_SYSCALL_NR_MAX = 1024, /* syscall numbers classified in vigil_lat_class */
+};
+
+/* Latency-sensor losses (map vigil_lat_stats, per CPU): samples that were not counted. */
+enum vigil_lat_stat {
+	VIGIL_LAT_HIST_FULL = 0,        /* the histogram could not be created */
+	VIGIL_LAT_NO_TASK_STORAGE = 1,  /* task storage unavailable (allocation, recursion guard) */
+	VIGIL_LAT_RQ_FULL = 2,          /* a block request could not be tracked */
+	VIGIL_LAT_STAT_MAX = 3,
+};
+
+struct vigil_lat_key {
+	__u64 cgroup_id;
+	__u32 metric;                   /* enum vigil_lat_metric */
+	__u32 _pad;
+};
+
+/* Cumulative since the entry was created (atomic adds; an evicted entry starts again at 0). */
+struct vigil_lat_value {
+	__u64 count;
+	__u64 sum_us;
+	__u64 buckets[VIGIL_LAT_BUCKETS];
+};
+
 #endif /* VIGIL_ABI_H */

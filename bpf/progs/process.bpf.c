@@ -64,6 +64,11 @@ enum vigil_enf_dim unused_enf_dim __attribute__((unused));
 struct vigil_cgroup_event *unused_cgroup_event __attribute__((unused));
 struct vigil_budget *unused_budget __attribute__((unused));
 enum vigil_cgroup_op unused_cgroup_op __attribute__((unused));
+struct vigil_lat_key *unused_lat_key __attribute__((unused));
+struct vigil_lat_value *unused_lat_value __attribute__((unused));
+enum vigil_lat_metric unused_lat_metric __attribute__((unused));
+enum vigil_lat_limits unused_lat_limits __attribute__((unused));
+enum vigil_lat_stat unused_lat_stat __attribute__((unused));
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

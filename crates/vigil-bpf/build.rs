@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGS: &[&str] = &["process", "file", "syscalls", "net", "enforce", "probe"];
+const PROGS: &[&str] = &[
+    "process", "file", "syscalls", "net", "enforce", "probe", "latency",
+];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bpf");

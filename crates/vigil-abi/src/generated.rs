@@ -85,6 +85,24 @@ pub const VIGIL_FILTER_WATCH: u32 = 1;
 pub const VIGIL_FILTER_IGNORE: u32 = 2;
 pub const VIGIL_FILTER_MODIFY: u32 = 3;
 
+// enum vigil_lat_limits
+pub const VIGIL_LAT_BUCKETS: u32 = 157;
+pub const VIGIL_LAT_SYSCALL_NR_MAX: u32 = 1024;
+
+// enum vigil_lat_metric
+pub const VIGIL_LAT_SYSCALL_FILE: u32 = 1;
+pub const VIGIL_LAT_SYSCALL_NET: u32 = 2;
+pub const VIGIL_LAT_SYSCALL_OTHER: u32 = 3;
+pub const VIGIL_LAT_RUNQ: u32 = 4;
+pub const VIGIL_LAT_BLOCK: u32 = 5;
+pub const VIGIL_LAT_METRIC_MAX: u32 = 6;
+
+// enum vigil_lat_stat
+pub const VIGIL_LAT_HIST_FULL: u32 = 0;
+pub const VIGIL_LAT_NO_TASK_STORAGE: u32 = 1;
+pub const VIGIL_LAT_RQ_FULL: u32 = 2;
+pub const VIGIL_LAT_STAT_MAX: u32 = 3;
+
 // enum vigil_limits
 pub const VIGIL_COMM_LEN: u32 = 16;
 pub const VIGIL_PATH_MAX: u32 = 4096;
@@ -1592,6 +1610,111 @@ impl ForkEvent {
     }
 }
 
+/// `struct vigil_lat_key`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatKey {
+    pub cgroup_id: u64,
+    pub metric: u32,
+    pub _pad: u32,
+}
+
+impl LatKey {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 16;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_lat_key",
+        size: core::mem::size_of::<LatKey>(),
+        fields: &[
+            ("cgroup_id", core::mem::offset_of!(LatKey, cgroup_id)),
+            ("metric", core::mem::offset_of!(LatKey, metric)),
+            ("_pad", core::mem::offset_of!(LatKey, _pad)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            cgroup_id: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            metric: u32::from_ne_bytes(b[8..12].try_into().ok()?),
+            _pad: u32::from_ne_bytes(b[12..16].try_into().ok()?),
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 16]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.cgroup_id.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u32>()].copy_from_slice(&self.metric.to_ne_bytes());
+        b[12..12 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct vigil_lat_value`
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatValue {
+    pub count: u64,
+    pub sum_us: u64,
+    pub buckets: [u64; 157],
+}
+
+impl LatValue {
+    /// Size in bytes, as in C.
+    pub const SIZE: usize = 1272;
+    /// Field offsets as Rust lays them out (checked against BTF).
+    pub const LAYOUT: Layout = Layout {
+        name: "vigil_lat_value",
+        size: core::mem::size_of::<LatValue>(),
+        fields: &[
+            ("count", core::mem::offset_of!(LatValue, count)),
+            ("sum_us", core::mem::offset_of!(LatValue, sum_us)),
+            ("buckets", core::mem::offset_of!(LatValue, buckets)),
+        ],
+    };
+
+    /// Copies the struct out of `b` (native endian); `None` if `b` is too short.
+    pub fn read(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some(Self {
+            count: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            sum_us: u64::from_ne_bytes(b[8..16].try_into().ok()?),
+            buckets: crate::read_array::<u64, 157>(&b[16..])?,
+        })
+    }
+
+    /// All fields zero.
+    pub fn zeroed() -> Self {
+        Self::read(&[0u8; 1272]).expect("SIZE bytes are enough")
+    }
+
+    /// The C representation (native endian), e.g. to write a map entry.
+    #[allow(clippy::identity_op, reason = "offsets are written as generated")]
+    pub fn bytes(&self) -> [u8; 1272] {
+        let mut b = [0u8; 1272];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.count.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.sum_us.to_ne_bytes());
+        for (i, v) in self.buckets.iter().enumerate() {
+            let n = core::mem::size_of::<u64>();
+            b[16 + i * n..16 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
 /// `struct vigil_prefix_key`
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1737,6 +1860,8 @@ pub const LAYOUTS: &[Layout] = &[
     FlowKey::LAYOUT,
     FlowValue::LAYOUT,
     ForkEvent::LAYOUT,
+    LatKey::LAYOUT,
+    LatValue::LAYOUT,
     PrefixKey::LAYOUT,
     SyscallEvent::LAYOUT,
 ];

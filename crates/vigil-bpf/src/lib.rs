@@ -4,8 +4,10 @@
 pub mod abi_gen;
 pub mod enforce;
 mod error;
+pub mod latency;
 pub mod mounts;
 pub mod probe;
+pub mod runstats;
 mod sensors;
 
 pub use error::LoadError;
@@ -37,6 +39,9 @@ mod skel {
     }
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
+    }
+    pub mod latency {
+        include!(concat!(env!("OUT_DIR"), "/latency.skel.rs"));
     }
 }
 

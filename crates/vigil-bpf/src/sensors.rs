@@ -461,6 +461,38 @@ impl Sensors {
     }
 }
 
+impl Sensors {
+    fn objects(&self) -> impl Iterator<Item = &libbpf_rs::Object> {
+        [Some(self.process.object())]
+            .into_iter()
+            .chain([
+                self.file.as_ref().map(|s| s.object()),
+                self.syscalls.as_ref().map(|s| s.object()),
+                self.net.as_ref().map(|s| s.object()),
+            ])
+            .flatten()
+    }
+
+    /// Run counts and times of every loaded program (times stay 0 unless
+    /// `runstats::RunTimeStats` is held).
+    pub fn program_stats(&self) -> Vec<crate::runstats::ProgramStat> {
+        let mut out = Vec::new();
+        for o in self.objects() {
+            crate::runstats::programs(o, &mut out);
+        }
+        out
+    }
+
+    /// Fill levels of the sensors' hash maps.
+    pub fn map_fill(&self) -> Vec<crate::runstats::MapFill> {
+        let mut out = Vec::new();
+        for o in self.objects() {
+            crate::runstats::maps(o, &mut out);
+        }
+        out
+    }
+}
+
 /// One u64 slot of a per-CPU array, summed over CPUs.
 pub(crate) fn sum_percpu(map: &impl MapCore, key: u32) -> Result<u64, libbpf_rs::Error> {
     let per_cpu = map.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?;

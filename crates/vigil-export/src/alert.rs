@@ -56,3 +56,45 @@ pub fn render_alert(
         .expect("serializing plain structs into a Vec cannot fail");
     out.push(b'\n');
 }
+
+#[derive(Serialize)]
+struct StandaloneAlertLine<'a> {
+    time: String,
+    rule: &'a str,
+    priority: Priority,
+    output: &'a str,
+    output_fields: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    tags: &'a [String],
+    hostname: &'a str,
+    source: &'static str,
+    kind: &'static str,
+    event_kind: &'static str,
+    action: &'static str,
+}
+
+/// Appends the JSON line of an alert that no single event raised (a latency anomaly judged
+/// over a window): Falco's fields, `kind: alert`, and `event_kind` naming what raised it.
+pub fn render_window_alert(
+    alert: &Alert,
+    time_ns: u64,
+    event_kind: &'static str,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) {
+    let line = StandaloneAlertLine {
+        time: ctx.clock.rfc3339(time_ns),
+        rule: &alert.rule,
+        priority: alert.priority,
+        output: &alert.output,
+        output_fields: &alert.output_fields,
+        tags: &alert.tags,
+        hostname: ctx.host,
+        source: alert.source,
+        kind: "alert",
+        event_kind,
+        action: "none",
+    };
+    serde_json::to_writer(&mut *out, &line)
+        .expect("serializing plain structs into a Vec cannot fail");
+    out.push(b'\n');
+}

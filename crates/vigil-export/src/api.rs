@@ -22,7 +22,7 @@ use vigil_rules::Priority;
 
 use crate::auth::{Auth, Scope};
 use crate::metrics::{self, Family, MetricKind, Series};
-use crate::stream::{Hub, Published};
+use crate::stream::{EventInterest, Hub, Published};
 
 /// Shared state the API reports on. The pipeline publishes whole snapshots; handlers never
 /// touch the pipeline itself.
@@ -34,6 +34,8 @@ pub struct ApiState {
     pub map: Mutex<Option<Arc<MapSnapshot>>>,
     /// The agent's metrics as last published by the pipeline.
     pub metrics: Mutex<Option<metrics::Snapshot>>,
+    /// `/api/v1/workloads` as last published (`{"window_secs", "workloads": [...]}`).
+    pub workloads: Mutex<Option<Arc<serde_json::Value>>>,
     pub hub: Arc<Hub>,
     pub auth: Auth,
     /// Computes the coverage report (`vigil probe --json`) the first time it is asked for.
@@ -69,6 +71,7 @@ impl ApiState {
             ready: AtomicBool::new(false),
             map: Mutex::new(None),
             metrics: Mutex::new(None),
+            workloads: Mutex::new(None),
             hub,
             auth,
             probe,
@@ -144,7 +147,11 @@ fn refuse(state: &ApiState, status: StatusCode, msg: String) -> Response {
 }
 
 /// The caller's scope, or the response refusing it.
-fn scope(state: &ApiState, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Scope, Response> {
+fn scope(
+    state: &ApiState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Scope, Box<Response>> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -152,15 +159,19 @@ fn scope(state: &ApiState, headers: &HeaderMap, params: &HashMap<String, String>
     // EventSource in browsers cannot set headers: the token may come as a query parameter.
     let token = bearer.or(params.get("access_token").map(String::as_str));
     state.auth.scope(token).map_err(|e| {
-        refuse(
+        Box::new(refuse(
             state,
             StatusCode::UNAUTHORIZED,
             format!("{e}: send `Authorization: Bearer <token>`\n"),
-        )
+        ))
     })
 }
 
-async fn metrics_handler(State(state): Shared, headers: HeaderMap, Query(params): Params) -> Response {
+async fn metrics_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     match scope(&state, &headers, &params) {
         Ok(Scope::All) => {}
         Ok(Scope::Namespaces(_)) => {
@@ -170,18 +181,20 @@ async fn metrics_handler(State(state): Shared, headers: HeaderMap, Query(params)
                 "metrics cover every tenant: they need a token without a namespace scope\n".into(),
             )
         }
-        Err(r) => return r,
+        Err(r) => return *r,
     }
-    let mut families: Vec<Family> = state
+    let families: Vec<Family> = state
         .metrics
         .lock()
         .ok()
         .and_then(|m| m.clone())
         .map(|s| s.as_ref().clone())
         .unwrap_or_default();
-    families.extend(state.families());
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics::to_prometheus(&families),
     )
         .into_response()
@@ -190,7 +203,7 @@ async fn metrics_handler(State(state): Shared, headers: HeaderMap, Query(params)
 async fn map_handler(State(state): Shared, headers: HeaderMap, Query(params): Params) -> Response {
     let scope = match scope(&state, &headers, &params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let snapshot = state.map.lock().map(|m| m.clone()).unwrap_or_default();
     let Some(snapshot) = snapshot else {
@@ -229,8 +242,7 @@ fn scoped_map(map: &MapSnapshot, namespaces: &[String]) -> MapSnapshot {
     let own = |id: &str| {
         map.nodes.iter().any(|n| {
             n.id == id
-                && n
-                    .namespace
+                && n.namespace
                     .as_ref()
                     .is_some_and(|ns| namespaces.contains(ns))
         })
@@ -250,17 +262,55 @@ fn scoped_map(map: &MapSnapshot, namespaces: &[String]) -> MapSnapshot {
     MapSnapshot { nodes, edges }
 }
 
-async fn probe_handler(State(state): Shared, headers: HeaderMap, Query(params): Params) -> Response {
+async fn workloads_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    let scope = match scope(&state, &headers, &params) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let snapshot = state.workloads.lock().ok().and_then(|w| w.clone());
+    let Some(snapshot) = snapshot else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no workload data yet\n").into_response();
+    };
+    let body = match &scope {
+        Scope::All => serde_json::to_string(&*snapshot),
+        Scope::Namespaces(ns) => {
+            // A tenant sees the workloads of its namespaces only.
+            let mut v = (*snapshot).clone();
+            if let Some(list) = v.get_mut("workloads").and_then(|w| w.as_array_mut()) {
+                list.retain(|w| {
+                    w["namespace"]
+                        .as_str()
+                        .is_some_and(|n| ns.iter().any(|s| s == n))
+                });
+            }
+            serde_json::to_string(&v)
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.unwrap_or_default(),
+    )
+        .into_response()
+}
+
+async fn probe_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     if let Err(r) = scope(&state, &headers, &params) {
-        return r;
+        return *r;
     }
     // Loading the probe programs takes a moment: once, off the async workers.
     let st = state.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        st.probe_cache.get_or_init(|| (st.probe)()).clone()
-    })
-    .await
-    .unwrap_or_default();
+    let report =
+        tokio::task::spawn_blocking(move || st.probe_cache.get_or_init(|| (st.probe)()).clone())
+            .await
+            .unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string(&report).unwrap_or_default(),
@@ -306,7 +356,11 @@ const ALERT_PARAMS: &[&str] = &[
 ];
 
 impl Filter {
-    fn parse(alerts: bool, params: &HashMap<String, String>, scope: Scope) -> Result<Filter, String> {
+    fn parse(
+        alerts: bool,
+        params: &HashMap<String, String>,
+        scope: Scope,
+    ) -> Result<Filter, String> {
         let known = if alerts { ALERT_PARAMS } else { EVENT_PARAMS };
         if let Some(k) = params.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!(
@@ -343,7 +397,9 @@ impl Filter {
                 return false;
             }
         }
-        if !self.namespaces.is_empty() && !ns.is_some_and(|ns| self.namespaces.iter().any(|s| s == ns)) {
+        if !self.namespaces.is_empty()
+            && !ns.is_some_and(|ns| self.namespaces.iter().any(|s| s == ns))
+        {
             return false;
         }
         if !self.pods.is_empty()
@@ -364,7 +420,7 @@ impl Filter {
         }
         match (&p.alert, self.alerts) {
             (Some(a), true) => {
-                (self.rules.is_empty() || self.rules.iter().any(|r| *r == a.rule))
+                (self.rules.is_empty() || self.rules.contains(&a.rule))
                     && self.min_priority.is_none_or(|min| a.priority <= min)
             }
             (None, false) => self.kinds.is_empty() || self.kinds.iter().any(|k| k == p.kind),
@@ -373,11 +429,19 @@ impl Filter {
     }
 }
 
-async fn events_handler(State(state): Shared, headers: HeaderMap, Query(params): Params) -> Response {
+async fn events_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     stream_handler(state, headers, params, false)
 }
 
-async fn alerts_handler(State(state): Shared, headers: HeaderMap, Query(params): Params) -> Response {
+async fn alerts_handler(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     stream_handler(state, headers, params, true)
 }
 
@@ -389,15 +453,19 @@ fn stream_handler(
 ) -> Response {
     let scope = match scope(&state, &headers, &params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let filter = match Filter::parse(alerts, &params, scope) {
         Ok(f) => f,
         Err(e) => return refuse(&state, StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     let (recent, rx) = state.hub.subscribe();
-    let replay = if alerts { recent } else { Vec::new() };
-    Sse::new(sse_stream(state.hub.clone(), replay, rx, filter))
+    let (replay, interest) = if alerts {
+        (recent, None)
+    } else {
+        (Vec::new(), Some(state.hub.event_interest()))
+    };
+    Sse::new(sse_stream(state.hub.clone(), replay, rx, filter, interest))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
@@ -409,10 +477,13 @@ fn sse_stream(
     replay: Vec<Arc<Published>>,
     rx: Rx,
     filter: Filter,
+    interest: Option<EventInterest>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let name = if filter.alerts { "alert" } else { "event" };
     let replay = replay.into_iter();
-    // After the replay, one `live` message tells clients that what follows is new.
+    // After the replay, one `live` message tells clients that what follows is new. The interest
+    // lives in the stream: a client that goes away stops the rendering of events for it.
+    let filter = (filter, interest);
     futures_util::stream::unfold(
         (replay, false, rx, filter, hub),
         move |(mut replay, mut live_sent, mut rx, filter, hub)| async move {
@@ -436,7 +507,7 @@ fn sse_stream(
                         Err(RecvError::Closed) => return None,
                     },
                 };
-                if filter.matches(&msg) {
+                if filter.0.matches(&msg) {
                     let ev = SseEvent::default().event(name).data(&*msg.line);
                     return Some((Ok(ev), (replay, live_sent, rx, filter, hub)));
                 }
@@ -452,6 +523,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/events", get(events_handler))
         .route("/api/v1/alerts", get(alerts_handler))
         .route("/api/v1/probe", get(probe_handler))
+        .route("/api/v1/workloads", get(workloads_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -499,7 +571,11 @@ mod tests {
     use super::*;
     use crate::stream::AlertInfo;
 
-    fn published(kind: &'static str, ns: Option<&str>, alert: Option<(&str, Priority)>) -> Published {
+    fn published(
+        kind: &'static str,
+        ns: Option<&str>,
+        alert: Option<(&str, Priority)>,
+    ) -> Published {
         Published {
             line: Arc::from("{}"),
             kind: if alert.is_some() { "alert" } else { kind },
@@ -516,12 +592,20 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn event_filters_by_kind_container_and_namespace() {
-        let f = Filter::parse(false, &params(&[("kind", "exec,file"), ("container", "0123456789ab")]), Scope::All).unwrap();
+        let f = Filter::parse(
+            false,
+            &params(&[("kind", "exec,file"), ("container", "0123456789ab")]),
+            Scope::All,
+        )
+        .unwrap();
         assert!(f.matches(&published("exec", None, None)));
         assert!(!f.matches(&published("connection", None, None)));
         assert!(!f.matches(&published("exec", None, Some(("r", Priority::Warning)))));
@@ -551,7 +635,10 @@ mod tests {
         let f = Filter::parse(false, &params(&[]), scope).unwrap();
         assert!(f.matches(&published("exec", Some("team-a"), None)));
         assert!(!f.matches(&published("exec", Some("team-b"), None)));
-        assert!(!f.matches(&published("exec", None, None)), "host events are not a tenant's");
+        assert!(
+            !f.matches(&published("exec", None, None)),
+            "host events are not a tenant's"
+        );
     }
 
     #[test]

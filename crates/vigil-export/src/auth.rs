@@ -61,7 +61,11 @@ impl Auth {
                     .map_err(|e| format!("{at}: reading token_file {}: {e}", path.display()))?
                     .trim()
                     .to_string(),
-                _ => return Err(format!("{at}: give exactly one of `token` and `token_file`")),
+                _ => {
+                    return Err(format!(
+                        "{at}: give exactly one of `token` and `token_file`"
+                    ))
+                }
             };
             if token.len() < 16 {
                 return Err(format!("{at}: a token must be at least 16 characters"));
@@ -140,7 +144,10 @@ mod tests {
             Ok(Scope::Namespaces(vec!["team-a".into()]))
         );
         assert_eq!(auth.scope(None), Err(AuthError::Missing));
-        assert_eq!(auth.scope(Some("tenant-a-token-012345678")), Err(AuthError::Invalid));
+        assert_eq!(
+            auth.scope(Some("tenant-a-token-012345678")),
+            Err(AuthError::Invalid)
+        );
         assert_eq!(Auth::default().scope(None), Ok(Scope::All));
     }
 

@@ -7,7 +7,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-
 /// How a family's values behave over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
@@ -174,7 +173,11 @@ fn labels(out: &mut String, labels: &[(&'static str, String)], le: Option<&str>)
     }
     out.push('{');
     let mut first = true;
-    for (k, v) in labels.iter().map(|(k, v)| (*k, v.as_str())).chain(le.map(|le| ("le", le))) {
+    for (k, v) in labels
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(le.map(|le| ("le", le)))
+    {
         if !first {
             out.push(',');
         }
@@ -201,7 +204,11 @@ fn escape_help(s: &str) -> String {
 /// Integers without a fraction (counts read better), the rest as Rust prints them.
 fn number(v: f64) -> String {
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v.is_nan() {
         return "NaN".into();
@@ -219,12 +226,7 @@ mod tests {
 
     #[test]
     fn exposition_follows_prometheus_conventions() {
-        let mut events = Family::new(
-            "vigil_events",
-            "Events received",
-            None,
-            MetricKind::Counter,
-        );
+        let mut events = Family::new("vigil_events", "Events received", None, MetricKind::Counter);
         events
             .series
             .push(Series::number(vec![("kind", "exec".into())], 3.0));
@@ -251,7 +253,10 @@ mod tests {
         });
         let text = to_prometheus(&[events, run, lat]);
         assert!(text.contains("# TYPE vigil_events_total counter"), "{text}");
-        assert!(text.contains("vigil_events_total{kind=\"exec\"} 3"), "{text}");
+        assert!(
+            text.contains("vigil_events_total{kind=\"exec\"} 3"),
+            "{text}"
+        );
         assert!(
             text.contains("vigil_bpf_program_run_seconds_total 0.5"),
             "{text}"
@@ -264,7 +269,10 @@ mod tests {
             text.contains("vigil_latency_seconds_bucket{metric=\"runq\",le=\"+Inf\"} 6"),
             "{text}"
         );
-        assert!(text.contains("vigil_latency_seconds_count{metric=\"runq\"} 6"), "{text}");
+        assert!(
+            text.contains("vigil_latency_seconds_count{metric=\"runq\"} 6"),
+            "{text}"
+        );
     }
 
     #[test]

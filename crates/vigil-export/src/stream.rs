@@ -6,7 +6,7 @@
 //! slowing everyone down. Nothing is rendered for the stream while nobody subscribes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -51,6 +51,8 @@ pub struct HubStats {
 #[derive(Debug)]
 pub struct Hub {
     tx: broadcast::Sender<Arc<Published>>,
+    /// Subscribers that want events, not only alerts.
+    event_interest: Arc<AtomicUsize>,
     recent_alerts: Mutex<VecDeque<Arc<Published>>>,
     recent_cap: usize,
     pub stats: HubStats,
@@ -63,16 +65,23 @@ impl Hub {
         let (tx, _) = broadcast::channel(capacity.max(1));
         Self {
             tx,
+            event_interest: Arc::new(AtomicUsize::new(0)),
             recent_alerts: Mutex::new(VecDeque::with_capacity(recent_alerts)),
             recent_cap: recent_alerts,
             stats: HubStats::default(),
         }
     }
 
-    /// Whether anyone listens: the pipeline renders for the stream only then. Alerts are always
-    /// kept for replay, so they are wanted regardless.
-    pub fn active(&self) -> bool {
-        self.tx.receiver_count() > 0
+    /// Whether a subscriber wants events: the pipeline renders events for the stream only
+    /// then. Alerts are always published (they are rendered anyway and kept for replay).
+    pub fn wants_events(&self) -> bool {
+        self.event_interest.load(Ordering::Relaxed) > 0 && self.tx.receiver_count() > 0
+    }
+
+    /// Registers interest in events for as long as the returned guard lives.
+    pub fn event_interest(&self) -> EventInterest {
+        self.event_interest.fetch_add(1, Ordering::Relaxed);
+        EventInterest(self.event_interest.clone())
     }
 
     pub fn publish(&self, p: Published) {
@@ -96,13 +105,25 @@ impl Hub {
         // Subscribe under the lock so an alert published meanwhile is in exactly one of the two.
         let guard = self.recent_alerts.lock();
         let rx = self.tx.subscribe();
-        let recent = guard.map(|r| r.iter().cloned().collect()).unwrap_or_default();
+        let recent = guard
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default();
         (recent, rx)
     }
 
     /// Records that a subscriber skipped `n` messages.
     pub fn skipped(&self, n: u64) {
         self.stats.skipped.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Held by a subscriber that wants events; dropping it withdraws the interest.
+#[derive(Debug)]
+pub struct EventInterest(Arc<AtomicUsize>);
+
+impl Drop for EventInterest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -130,7 +151,12 @@ mod tests {
     fn a_slow_reader_skips_with_a_count_and_never_blocks_the_writer() {
         let hub = Hub::new(4, 2);
         let (_, mut rx) = hub.subscribe();
-        assert!(hub.active());
+        assert!(
+            !hub.wants_events(),
+            "an alert subscriber alone does not want events"
+        );
+        let interest = hub.event_interest();
+        assert!(hub.wants_events());
         for i in 0..10 {
             hub.publish(msg(false, i));
         }
@@ -140,6 +166,8 @@ mod tests {
         }
         assert_eq!(&*rx.try_recv().unwrap().line, "{\"i\":6}");
         assert_eq!(hub.stats.published.load(Ordering::Relaxed), 10);
+        drop(interest);
+        assert!(!hub.wants_events());
     }
 
     #[test]

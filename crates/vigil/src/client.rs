@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn parses_messages_comments_and_multiline_data() {
-        let wire = ": keep-alive\n\nevent: alert\ndata: {\"a\":1}\n\nevent: gap\ndata: x\ndata: y\n\n";
+        let wire =
+            ": keep-alive\n\nevent: alert\ndata: {\"a\":1}\n\nevent: gap\ndata: x\ndata: y\n\n";
         let mut got = Vec::new();
         read_sse(wire.as_bytes(), &mut |e, d| {
             got.push((e.to_string(), d.to_string()));

@@ -25,6 +25,41 @@ struct RawConfig {
     kubernetes: Option<RawKubernetesConfig>,
     api: Option<RawApiConfig>,
     metrics: Option<RawMetricsConfig>,
+    latency: Option<RawLatencyConfig>,
+    anomaly: Option<vigil_anomaly::Config>,
+    otlp: Option<vigil_otlp::OtlpConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatencyConfig {
+    syscalls: Option<Vec<vigil_bpf::latency::SyscallClass>>,
+    runq: Option<bool>,
+    block: Option<bool>,
+    window_secs: Option<u64>,
+}
+
+/// Latency histograms aggregated in the kernel per cgroup (docs/latency.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyConfig {
+    /// Syscall classes measured (`file`, `network`, `other`); empty: no per-syscall hooks at all.
+    pub syscalls: Vec<vigil_bpf::latency::SyscallClass>,
+    pub runq: bool,
+    pub block: bool,
+    /// Length of a latency window: what the API shows and the anomaly detector judges.
+    pub window_secs: u64,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        Self {
+            // Two more programs on every syscall of the machine: opt in.
+            syscalls: Vec::new(),
+            runq: true,
+            block: true,
+            window_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,7 +283,7 @@ impl Default for FileConfig {
 }
 
 /// Validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Ancestors listed per event.
     pub ancestry_depth: usize,
@@ -275,6 +310,10 @@ pub struct Config {
     pub kubernetes: KubernetesConfig,
     pub api: ApiConfig,
     pub metrics: MetricsConfig,
+    pub latency: LatencyConfig,
+    pub anomaly: vigil_anomaly::Config,
+    /// Export to an OpenTelemetry collector (docs/otlp.md); `None`: no export.
+    pub otlp: Option<vigil_otlp::OtlpConfig>,
 }
 
 impl Default for Config {
@@ -296,6 +335,9 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             api: ApiConfig::default(),
             metrics: MetricsConfig::default(),
+            latency: LatencyConfig::default(),
+            anomaly: vigil_anomaly::Config::default(),
+            otlp: None,
         }
     }
 }
@@ -366,6 +408,17 @@ impl Config {
                     recent_alerts: a.recent_alerts.unwrap_or(d.api.recent_alerts),
                 }
             },
+            latency: {
+                let l = raw.latency.unwrap_or_default();
+                LatencyConfig {
+                    syscalls: l.syscalls.unwrap_or(d.latency.syscalls),
+                    runq: l.runq.unwrap_or(d.latency.runq),
+                    block: l.block.unwrap_or(d.latency.block),
+                    window_secs: l.window_secs.unwrap_or(d.latency.window_secs),
+                }
+            },
+            anomaly: raw.anomaly.unwrap_or_default(),
+            otlp: raw.otlp,
             metrics: {
                 let m = raw.metrics.unwrap_or_default();
                 MetricsConfig {
@@ -383,10 +436,23 @@ impl Config {
             },
         };
         if !(16..=1 << 20).contains(&c.api.stream_buffer) {
-            bail!("api.stream_buffer: {} is outside 16..=1048576", c.api.stream_buffer);
+            bail!(
+                "api.stream_buffer: {} is outside 16..=1048576",
+                c.api.stream_buffer
+            );
         }
         if c.api.recent_alerts > 10_000 {
             bail!("api.recent_alerts: {} is above 10000", c.api.recent_alerts);
+        }
+        if !(1..=3600).contains(&c.latency.window_secs) {
+            bail!(
+                "latency.window_secs: {} is outside 1..=3600",
+                c.latency.window_secs
+            );
+        }
+        c.anomaly.validate()?;
+        if let Some(o) = &c.otlp {
+            o.check()?;
         }
         if c.metrics.max_series == 0 {
             bail!("metrics.max_series: must be at least 1");

@@ -293,7 +293,11 @@ fn network(n: &NetStats) -> Vec<Family> {
             "Sockets whose owner was forgotten because the owner table was full.",
             n.sockets_forgotten,
         ),
-        g("vigil_net_dns_names", "IP-to-name entries learned from DNS answers.", n.dns_names),
+        g(
+            "vigil_net_dns_names",
+            "IP-to-name entries learned from DNS answers.",
+            n.dns_names,
+        ),
         c(
             "vigil_net_dns_name_evictions",
             "IP-to-name entries evicted because the cache was full.",
@@ -319,8 +323,16 @@ fn network(n: &NetStats) -> Vec<Family> {
             "DNS/HTTP responses without a matching request.",
             n.responses_unmatched,
         ),
-        g("vigil_service_map_nodes", "Nodes in the service map.", n.map_nodes),
-        g("vigil_service_map_edges", "Edges in the service map.", n.map_edges),
+        g(
+            "vigil_service_map_nodes",
+            "Nodes in the service map.",
+            n.map_nodes,
+        ),
+        g(
+            "vigil_service_map_edges",
+            "Edges in the service map.",
+            n.map_edges,
+        ),
         c(
             "vigil_service_map_refused",
             "Nodes and edges the service map refused because it was full.",

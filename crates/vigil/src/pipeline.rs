@@ -47,6 +47,10 @@ pub struct Pipeline {
     pub old_rule_names: std::collections::HashMap<(u32, u32), String>,
     /// Live subscribers (API streams, OTLP); lines are rendered for it only while it has any.
     pub hub: Option<std::sync::Arc<Hub>>,
+    /// Per-workload counts and latency windows.
+    pub workloads: crate::workloads::Workloads,
+    /// cgroups removed since the run loop last looked (their kernel histograms go too).
+    pub removed_cgroups: Vec<u64>,
     pending_enforce: Vec<Event>,
     alerts: Vec<Alert>,
     line: Vec<u8>,
@@ -82,6 +86,8 @@ impl Pipeline {
             enforce_generation: None,
             old_rule_names: Default::default(),
             hub: None,
+            workloads: crate::workloads::Workloads::new(None, 10),
+            removed_cgroups: Vec::new(),
             pending_enforce: Vec::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),
@@ -123,6 +129,7 @@ impl Pipeline {
                 if c.removed {
                     // Kept a while: late events of a container that just ended stay attributed.
                     self.identity.retire(c.id, c.header.time_ns);
+                    self.removed_cgroups.push(c.id);
                 } else {
                     self.identity.insert(c.id, &path);
                 }
@@ -143,6 +150,7 @@ impl Pipeline {
                 return;
             }
         }
+        self.count(&event, i);
         // Exit renders with the entry it is about to retire; exec/fork with the entry they make.
         let is_exit = matches!(event, Event::Exit(_));
         if !is_exit {
@@ -199,6 +207,7 @@ impl Pipeline {
                 .push_str(" (audit mode: would have been blocked)");
         }
         self.stats.count_alert(&alert);
+        self.workloads.alert(r.header.cgroup_id);
         let now = boot_ns();
         let net = &self.net;
         let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
@@ -266,6 +275,7 @@ impl Pipeline {
         for event in events.drain(..) {
             let i = index(event.header().kind);
             self.stats.received[i] += 1;
+            self.count(&event, i);
             let selected = self.kinds.contains(event.header().kind);
             if !selected {
                 self.stats.filtered_output[i] += 1;
@@ -274,6 +284,65 @@ impl Pipeline {
                 self.emit(&event, i, selected);
             }
         }
+    }
+
+    /// Writes the alerts of latency windows (anomalies and recoveries) to every output and the
+    /// live stream, scoped to the workload's namespace.
+    pub fn window_alerts(&mut self, verdicts: Vec<(vigil_anomaly::Verdict, Option<String>)>) {
+        for (v, namespace) in verdicts {
+            let alert = v.to_alert();
+            self.stats.count_alert(&alert);
+            let net = &self.net;
+            let now = boot_ns();
+            let ip_names = |ip: &std::net::IpAddr| net.ip_name(ip, now);
+            let ctx = Context {
+                host: &self.host,
+                clock: &self.clock,
+                id: 0,
+                ip_names: &ip_names,
+                container: None,
+                pod: None,
+            };
+            self.line.clear();
+            vigil_export::alert::render_window_alert(
+                &alert,
+                v.time_ns,
+                "latency_window",
+                &ctx,
+                &mut self.line,
+            );
+            for s in &mut self.sinks {
+                if let Err(lost) = s.write_line(&self.line, ALERT_INDEX) {
+                    count_lost(&mut self.stats, s.name(), &lost);
+                }
+            }
+            if let Some(hub) = &self.hub {
+                let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+                hub.publish(Published {
+                    line: std::sync::Arc::from(String::from_utf8_lossy(line)),
+                    kind: "alert",
+                    time_ns: u64::try_from(self.clock.unix_ns(v.time_ns)).unwrap_or_default(),
+                    alert: Some(AlertInfo {
+                        rule: alert.rule.clone(),
+                        priority: alert.priority,
+                        event_kind: "latency_window",
+                    }),
+                    container_id: None,
+                    namespace,
+                    pod: None,
+                });
+            }
+        }
+    }
+
+    /// Counts the event for its workload (the name is resolved only for latency samples).
+    fn count(&mut self, event: &Event, i: usize) {
+        let (identity, pods) = (&self.identity, self.pods.as_ref());
+        let cg = event.header().cgroup_id;
+        self.workloads.event(event, i, || {
+            let c = identity.container(cg);
+            crate::workloads::workload_of(c, pod_of(pods, c).as_deref())
+        });
     }
 
     /// Periodic network work: time-outs of unanswered queries and requests, map expiry.
@@ -324,7 +393,7 @@ impl Pipeline {
             container,
             pod: pod.as_deref(),
         };
-        let hub = self.hub.as_ref().filter(|h| h.active());
+        let hub = self.hub.as_ref().filter(|h| h.wants_events());
         if write_event || hub.is_some() {
             self.line.clear();
             render(event, proc, &ancestry, &ctx, &mut self.line);
@@ -367,6 +436,7 @@ impl Pipeline {
         self.stats.rule_evals += 1;
         for alert in &self.alerts {
             self.stats.count_alert(alert);
+            self.workloads.alert(h.cgroup_id);
             self.line.clear();
             render_alert(alert, event, "none", &ctx, &mut self.line);
             for s in &mut self.sinks {
@@ -422,7 +492,9 @@ fn published(
 ) -> Published {
     let kind = event.header().kind.name();
     Published {
-        line: std::sync::Arc::from(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line))),
+        line: std::sync::Arc::from(String::from_utf8_lossy(
+            line.strip_suffix(b"\n").unwrap_or(line),
+        )),
         kind: if alert.is_some() { "alert" } else { kind },
         time_ns: u64::try_from(clock.unix_ns(boot_ns)).unwrap_or_default(),
         alert: alert.map(|a| AlertInfo {
@@ -448,7 +520,7 @@ impl Pipeline {
 
 /// The pod of a container: by the pod UID of its cgroup path, else by container id (the
 /// cgroupfs driver's paths may not name the pod).
-fn pod_of(
+pub(crate) fn pod_of(
     pods: Option<&vigil_kube::PodCache>,
     container: Option<&vigil_identity::ContainerRef>,
 ) -> Option<std::sync::Arc<vigil_identity::PodMeta>> {

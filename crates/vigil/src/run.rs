@@ -11,8 +11,8 @@ use vigil_bpf::enforce::Enforcement;
 use vigil_bpf::{RingBuffer, RingBufferBuilder, SensorConfig, Sensors};
 use vigil_enrich::ProcessTable;
 use vigil_export::api::{self, ApiState};
-use vigil_export::stream::Hub;
 use vigil_export::sink::Sink;
+use vigil_export::stream::Hub;
 
 use crate::cli::RunArgs;
 use crate::config::{Config, EnforcementConfig};
@@ -66,6 +66,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
         .context("writing the path filter")?;
     sensor.attach()?;
+    let latency = load_latency(&cfg.latency);
     let _run_time_stats = cfg.metrics.bpf_stats.then(|| {
         vigil_bpf::runstats::RunTimeStats::enable()
             .map_err(|e| tracing::warn!("BPF run-time statistics unavailable: {e}"))
@@ -74,12 +75,30 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Listening after attach lets the network sensor recognise the API's sockets as the
     // agent's own (and not report them).
     let hub = Arc::new(Hub::new(cfg.api.stream_buffer, cfg.api.recent_alerts));
-    let auth = vigil_export::auth::Auth::from_config(&cfg.api.tokens).map_err(anyhow::Error::msg)?;
+    let auth =
+        vigil_export::auth::Auth::from_config(&cfg.api.tokens).map_err(anyhow::Error::msg)?;
     let health = Arc::new(ApiState::new(
         hub.clone(),
         auth,
         Box::new(|| serde_json::to_value(vigil_bpf::probe::run()).unwrap_or_default()),
     ));
+    // The exporter subscribes now, so it sees every alert from the first event on.
+    let otlp = match &cfg.otlp {
+        Some(o) => {
+            let state = health.clone();
+            let source: vigil_otlp::MetricsSource =
+                Arc::new(move || state.metrics.lock().ok()?.clone());
+            let host = hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Some(
+                vigil_otlp::spawn(o, hub.clone(), source, &host)
+                    .context("starting the OTLP exporter")?,
+            )
+        }
+        None => None,
+    };
+    let otlp_stats = otlp.as_ref().map(|e| e.stats());
     if let Some(addr) = args.api {
         let bound = api::spawn(addr, health.clone())
             .with_context(|| format!("serving the API on {addr}"))?;
@@ -130,6 +149,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     pipeline.recorder = recorder;
     pipeline.hub = Some(hub.clone());
+    pipeline.workloads = crate::workloads::Workloads::new(
+        cfg.anomaly
+            .enabled
+            .then(|| vigil_anomaly::Detector::new(cfg.anomaly.clone()))
+            .transpose()?,
+        cfg.latency.window_secs,
+    );
     // Rules: a bad file at start is fatal (nothing to fall back to); later, on reload, the
     // previous rules stay.
     let mut rule_source = RuleSource::new(
@@ -188,6 +214,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut last_metrics = Instant::now() - METRICS_TICK;
     let mut last_map_fill = Instant::now() - MAP_FILL_TICK;
     let mut map_fill = Vec::new();
+    let mut last_fold = Instant::now();
+    let window = Duration::from_secs(cfg.latency.window_secs);
+    let mut last_window = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
         // threshold, so drain explicitly every interval.
@@ -205,13 +234,31 @@ pub fn run(args: RunArgs) -> Result<()> {
             drop(p);
             publish_map(&pipeline.borrow(), &health);
         }
-        if args.api.is_some() && last_metrics.elapsed() >= METRICS_TICK {
+        if last_fold.elapsed() >= METRICS_TICK {
+            last_fold = Instant::now();
+            fold_workloads(&sensor, &mut pipeline.borrow_mut(), &health);
+        }
+        if last_window.elapsed() >= window {
+            last_window = Instant::now();
+            close_window(latency.as_ref(), &mut pipeline.borrow_mut());
+        }
+        if (args.api.is_some() || otlp.is_some()) && last_metrics.elapsed() >= METRICS_TICK {
             last_metrics = Instant::now();
             if last_map_fill.elapsed() >= MAP_FILL_TICK {
                 last_map_fill = Instant::now();
                 map_fill = sensor.map_fill();
             }
-            let families = metrics_now(&sensor, enforcement.as_ref(), &pipeline.borrow(), &map_fill, cfg.metrics.max_series)?;
+            let mut families = metrics_now(
+                &sensor,
+                enforcement.as_ref(),
+                &pipeline.borrow(),
+                &map_fill,
+                cfg.metrics.max_series,
+            )?;
+            if let Some(s) = &otlp_stats {
+                families.extend(s.families());
+            }
+            families.extend(health.families());
             if let Ok(mut m) = health.metrics.lock() {
                 *m = Some(Arc::new(families));
             }
@@ -277,6 +324,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     eprintln!("vigil: final stats {}", serde_json::to_string(&snap)?);
     drop(p);
     drop(rb);
+    // Sends what is queued (the last alerts and metrics) before the slow detach.
+    if let Some(e) = otlp {
+        e.shutdown();
+    }
     sensor.detach();
     Ok(())
 }
@@ -345,7 +396,7 @@ fn metrics_now(
     snap.budget_drops = budget_drops(sensor, p)?;
     let net = sensor.net_stats().ok().map(|k| p.net.stats(k));
     let programs = sensor.program_stats();
-    Ok(crate::metrics::families(&crate::metrics::Inputs {
+    let mut families = crate::metrics::families(&crate::metrics::Inputs {
         snapshot: &snap,
         user: &p.stats,
         programs: &programs,
@@ -355,7 +406,91 @@ fn metrics_now(
         containers: p.identity.len(),
         pods: p.pods.as_ref().map(|c| c.len()),
         max_series,
-    }))
+    });
+    let mut more = p.workloads.families();
+    vigil_export::metrics::cap_series(&mut more, max_series);
+    families.extend(more);
+    Ok(families)
+}
+
+/// The latency histograms, when any family is enabled; a kernel that cannot run them is
+/// reported, not fatal.
+fn load_latency(cfg: &crate::config::LatencyConfig) -> Option<vigil_bpf::latency::Latency> {
+    if cfg.syscalls.is_empty() && !cfg.runq && !cfg.block {
+        return None;
+    }
+    let lc = vigil_bpf::latency::LatencyConfig {
+        syscall_classes: cfg.syscalls.clone(),
+        runq: cfg.runq,
+        block: cfg.block,
+        ..Default::default()
+    };
+    let loaded = vigil_bpf::latency::Latency::load(&lc).and_then(|mut l| l.attach().map(|()| l));
+    match loaded {
+        Ok(l) => {
+            for r in l.reports() {
+                for u in &r.unavailable {
+                    tracing::warn!(sensor = r.name, "unavailable on this kernel: {u}");
+                }
+            }
+            Some(l)
+        }
+        Err(e) => {
+            tracing::warn!("latency histograms unavailable: {e}");
+            None
+        }
+    }
+}
+
+/// Folds the per-cgroup counters into workloads and publishes the API's view of them.
+fn fold_workloads(sensor: &Sensors, p: &mut Pipeline, health: &ApiState) {
+    let budget = sensor.budget_drops().unwrap_or_default();
+    let (identity, pods) = (&p.identity, p.pods.as_ref());
+    let resolve = |cg: u64| {
+        let c = identity.container(cg).cloned();
+        let pod = c
+            .as_ref()
+            .and_then(|c| crate::pipeline::pod_of(pods, Some(c)));
+        (c, pod)
+    };
+    p.workloads.fold(&resolve, &budget);
+    if let Ok(v) = serde_json::to_value(p.workloads.response()) {
+        if let Ok(mut w) = health.workloads.lock() {
+            *w = Some(Arc::new(v));
+        }
+    }
+}
+
+/// Ends a latency window: kernel histograms and network latencies per workload, judged by the
+/// anomaly detector; its verdicts become alerts.
+fn close_window(latency: Option<&vigil_bpf::latency::Latency>, p: &mut Pipeline) {
+    let samples = latency
+        .map(|l| {
+            l.read().unwrap_or_else(|e| {
+                tracing::warn!("reading latency histograms: {e}");
+                Vec::new()
+            })
+        })
+        .unwrap_or_default();
+    let (identity, pods) = (&p.identity, p.pods.as_ref());
+    let resolve = |cg: u64| {
+        let c = identity.container(cg).cloned();
+        let pod = c
+            .as_ref()
+            .and_then(|c| crate::pipeline::pod_of(pods, Some(c)));
+        (c, pod)
+    };
+    let verdicts = p
+        .workloads
+        .close_window(&samples, &resolve, crate::network::boot_ns());
+    for cg in std::mem::take(&mut p.removed_cgroups) {
+        p.workloads.forget_cgroup(cg);
+        if let Some(l) = latency {
+            let _ = l.forget(cg);
+        }
+    }
+    p.window_alerts(verdicts);
+    p.flush();
 }
 
 fn budget_drops(sensor: &Sensors, p: &Pipeline) -> Result<Vec<crate::stats::BudgetDrop>> {

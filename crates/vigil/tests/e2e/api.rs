@@ -87,20 +87,39 @@ fn metrics_count_events_alerts_and_program_runs() {
         std::thread::sleep(std::time::Duration::from_millis(300));
     };
     assert!(
-        metric(&text, "vigil_alerts_total", "rule=\"Read sensitive file\",priority=\"Warning\"")
-            .is_some_and(|n| n >= 1.0),
+        metric(
+            &text,
+            "vigil_alerts_total",
+            "rule=\"Read sensitive file\",priority=\"Warning\""
+        )
+        .is_some_and(|n| n >= 1.0),
         "{text}"
     );
     assert!(metric(&text, "vigil_events_total", "kind=\"exec\"").is_some_and(|n| n >= 1.0));
     assert_eq!(
-        metric(&text, "vigil_events_dropped_total", "kind=\"exec\",cause=\"ringbuf_full\""),
+        metric(
+            &text,
+            "vigil_events_dropped_total",
+            "kind=\"exec\",cause=\"ringbuf_full\""
+        ),
         Some(0.0)
     );
-    assert!(metric(&text, "vigil_bpf_program_runs_total", "program=\"vigil_exec\"")
-        .is_some_and(|n| n >= 1.0), "{text}");
     assert!(
-        metric(&text, "vigil_bpf_program_run_seconds_total", "program=\"vigil_exec\"")
-            .is_some_and(|n| n > 0.0),
+        metric(
+            &text,
+            "vigil_bpf_program_runs_total",
+            "program=\"vigil_exec\""
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "vigil_bpf_program_run_seconds_total",
+            "program=\"vigil_exec\""
+        )
+        .is_some_and(|n| n > 0.0),
         "run time is measured: {text}"
     );
     assert!(metric(&text, "vigil_process_table_entries", "").is_some_and(|n| n > 10.0));
@@ -175,7 +194,10 @@ fn live_streams_filter_events_and_replay_recent_alerts() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let marker = format!("/tmp/vigil-stream-{}", std::process::id());
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", &format!("cat /etc/shadow > /dev/null; echo {marker} > /dev/null")]);
+    cmd.args([
+        "-c",
+        &format!("cat /etc/shadow > /dev/null; echo {marker} > /dev/null"),
+    ]);
     cg.enter(&mut cmd);
     assert!(cmd.status().unwrap().success());
     // The recent alerts are replayed to a client that connects afterwards (once the agent has
@@ -183,10 +205,21 @@ fn live_streams_filter_events_and_replay_recent_alerts() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let recent: Vec<Value> = loop {
         let out = wait_output(
-            events_cli(&["--api", &addr, "--alerts", "--json", "--priority", "warning"]),
+            events_cli(&[
+                "--api",
+                &addr,
+                "--alerts",
+                "--json",
+                "--priority",
+                "warning",
+            ]),
             std::time::Duration::from_secs(20),
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let recent: Vec<Value> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -205,7 +238,9 @@ fn live_streams_filter_events_and_replay_recent_alerts() {
     assert!(execs.iter().all(|e| e["kind"] == "exec"));
     let mine: Vec<&Value> = execs.iter().filter(|e| e["cgroup_id"] == cg.id).collect();
     assert!(
-        mine.iter().any(|e| e["process"]["args"][2].as_str().is_some_and(|a| a.contains(&marker))),
+        mine.iter().any(|e| e["process"]["args"][2]
+            .as_str()
+            .is_some_and(|a| a.contains(&marker))),
         "{} execs, of the test's cgroup: {mine:?}",
         execs.len()
     );
@@ -249,7 +284,10 @@ fn a_client_that_does_not_read_gets_a_counted_gap_and_never_slows_the_agent() {
     // Far more file events than the client's buffer while it does not read.
     let cg = TestCgroup::new();
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "i=0; while [ $i -lt 3000 ]; do cat /etc/hostname; i=$((i+1)); done > /dev/null"]);
+    cmd.args([
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do cat /etc/hostname; i=$((i+1)); done > /dev/null",
+    ]);
     cg.enter(&mut cmd);
     assert!(cmd.status().unwrap().success());
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -266,7 +304,11 @@ fn a_client_that_does_not_read_gets_a_counted_gap_and_never_slows_the_agent() {
         }
     }
     let text = String::from_utf8_lossy(&seen);
-    assert!(text.contains("event: gap"), "{}", &text[..text.len().min(2000)]);
+    assert!(
+        text.contains("event: gap"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
     let metrics = get(&addr, "/metrics");
     assert!(metric(body(&metrics), "vigil_stream_skipped_total", "").is_some_and(|n| n > 0.0));
     let done = agent.stop();

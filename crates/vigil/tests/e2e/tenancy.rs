@@ -85,9 +85,10 @@ fn http_status(addr: &str, path: &str, token: Option<&str>) -> u16 {
 }
 
 fn has_marker(e: &Value, marker: &str) -> bool {
-    e["process"]["args"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|x| x.contains(marker))))
+    e["process"]["args"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|x| x.as_str().is_some_and(|x| x.contains(marker)))
+    })
 }
 
 #[test]
@@ -120,7 +121,10 @@ fn each_tenant_sees_only_its_namespaces() {
 
     // Without a valid token nothing but the probes answers; a tenant cannot read node metrics.
     assert_eq!(http_status(&addr, "/api/v1/events", None), 401);
-    assert_eq!(http_status(&addr, "/api/v1/events", Some("not-a-valid-token-at-all")), 401);
+    assert_eq!(
+        http_status(&addr, "/api/v1/events", Some("not-a-valid-token-at-all")),
+        401
+    );
     assert_eq!(http_status(&addr, "/metrics", Some(TOKEN_A)), 403);
     assert_eq!(http_status(&addr, "/metrics", Some(ADMIN)), 200);
     assert_eq!(http_status(&addr, "/healthz", None), 200);
@@ -140,7 +144,10 @@ fn each_tenant_sees_only_its_namespaces() {
         )
         .run(&format!("vigil-{}", &id[..12]));
     };
-    let (marker_a, marker_b) = (format!("mark-a-{}", &id_a[..8]), format!("mark-b-{}", &id_b[..8]));
+    let (marker_a, marker_b) = (
+        format!("mark-a-{}", &id_a[..8]),
+        format!("mark-b-{}", &id_b[..8]),
+    );
     run(&id_a, uid_a, &marker_a);
     run(&id_b, uid_b, &marker_b);
     // A host process: no tenant's.
@@ -156,15 +163,28 @@ fn each_tenant_sees_only_its_namespaces() {
     let namespaces = |v: &[Value]| {
         let mut ns: Vec<String> = v
             .iter()
-            .map(|e| e["pod"]["namespace"].as_str().unwrap_or("<host>").to_string())
+            .map(|e| {
+                e["pod"]["namespace"]
+                    .as_str()
+                    .unwrap_or("<host>")
+                    .to_string()
+            })
             .collect();
         ns.sort();
         ns.dedup();
         ns
     };
-    assert!(a.iter().any(|e| has_marker(e, &marker_a)), "tenant a saw {} events", a.len());
+    assert!(
+        a.iter().any(|e| has_marker(e, &marker_a)),
+        "tenant a saw {} events",
+        a.len()
+    );
     assert_eq!(namespaces(&a), ["team-a"]);
-    assert!(b.iter().any(|e| has_marker(e, &marker_b)), "tenant b saw {} events", b.len());
+    assert!(
+        b.iter().any(|e| has_marker(e, &marker_b)),
+        "tenant b saw {} events",
+        b.len()
+    );
     assert_eq!(namespaces(&b), ["team-b"]);
     assert!(a_peeking.is_empty(), "{a_peeking:?}");
     for m in [&marker_a, &marker_b, &host_marker] {

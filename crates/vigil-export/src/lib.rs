@@ -3,8 +3,12 @@
 mod activity;
 pub mod alert;
 pub mod api;
+pub mod auth;
 pub mod json;
+pub mod metrics;
 mod network;
 pub use network::IpNames;
 pub mod sink;
+pub mod stream;
 mod text;
+pub mod ui;

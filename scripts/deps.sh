@@ -3,8 +3,9 @@
 set -euo pipefail
 # Build: gcc .. clang. Tests: busybox-static .. ca-certificates (containers, network labs, the
 # Kubernetes client's TLS store), prometheus (a real scrape), chromium + chromium-driver (the web
-# UI), tmux (`vigil top`), python3-venv (the OTLP receiver below), util-linux (losetup).
-pkgs=(gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang busybox-static iproute2 procps dnsmasq-base nftables runc containerd podman ca-certificates prometheus chromium chromium-driver tmux python3-venv util-linux)
+# UI), tmux (`vigil top`), python3-venv (the OTLP receiver below), util-linux (losetup), systemd
+# (systemd-analyze verify of the unit).
+pkgs=(gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang busybox-static iproute2 procps dnsmasq-base nftables runc containerd podman ca-certificates prometheus chromium chromium-driver tmux python3-venv util-linux systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

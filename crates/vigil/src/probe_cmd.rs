@@ -19,7 +19,35 @@ pub fn probe(json: bool) -> Result<()> {
     section("helpers", &r.helpers);
     section("sensors", &r.sensors);
     section("capabilities", &r.capabilities);
+    requirements(&r.requirements);
     Ok(())
+}
+
+/// What a deployment must grant (deploy/ does), and whether this process has it now.
+fn requirements(r: &probe::Requirements) {
+    println!("\nrequirements (granted by deploy/; see docs/deployment.md)");
+    for c in &r.capabilities {
+        let held = if c.held { "held" } else { "MISSING" };
+        println!("  {held:<12} {:<18} {}", c.name, c.why);
+    }
+    for f in &r.filesystems {
+        let access = if f.writable {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        println!("  {access:<12} {:<18} {} ({})", f.path, f.why, f.fs);
+    }
+    for c in &r.optional {
+        let held = if c.held { "held" } else { "optional" };
+        println!("  {held:<12} {:<18} {}", c.name, c.why);
+    }
+    for n in &r.host_namespaces {
+        println!("  {:<12} {:<18} {}", "host ns", n.name, n.why);
+    }
+    for u in &r.unreadable {
+        println!("  {:<12} {u}", "FAILED");
+    }
 }
 
 fn section(title: &str, checks: &[Check]) {

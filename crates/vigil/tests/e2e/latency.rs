@@ -175,3 +175,56 @@ fn injected_latency_raises_one_anomaly_then_one_recovery_and_a_steady_workload_n
         steady.iter().map(|a| &a["output"]).collect::<Vec<_>>()
     );
 }
+
+/// One transfer of `bytes` from the client namespace to the server; the client socket's cookie.
+fn transfer(lab: &crate::netlab::NetLab, cg: &TestCgroup, port: u16, bytes: usize) -> u64 {
+    let to = lab.srv.addr(false, port);
+    let mut server = lab.srv.helper(
+        None,
+        &["tcp-server", &format!("listen={to}"), &format!("read={bytes}"), "write=0", "close=after-eof"],
+    );
+    server.msg("listening");
+    let mut client = lab.cli.helper(
+        Some(cg),
+        &["tcp-client", &format!("connect={to}"), &format!("send={bytes}"), "read=0", "close=first"],
+    );
+    let c = client.msg("connected");
+    client.msg("done");
+    server.msg("closed");
+    client.finish();
+    server.finish();
+    c["cookie"].as_u64().unwrap()
+}
+
+#[test]
+fn tcp_rtt_rises_when_the_test_throttles_its_veth() {
+    if !require_root() {
+        return;
+    }
+    let agent = Agent::start(&["--events", "connection"]);
+    let lab = crate::netlab::NetLab::new();
+    let cg = TestCgroup::new();
+    const BYTES: usize = 400_000;
+    let free = transfer(&lab, &cg, 7101, BYTES);
+    // 4 Mbit/s leaving the client: the 400 kB queue behind the shaper is what the RTT sees.
+    lab.cli.run("tc", &["qdisc", "add", "dev", &lab.cli.dev, "root", "handle", "1:", "htb", "default", "10"]);
+    lab.cli.run(
+        "tc",
+        &["class", "add", "dev", &lab.cli.dev, "parent", "1:", "classid", "1:10", "htb", "rate", "4mbit", "burst", "16k"],
+    );
+    let throttled = transfer(&lab, &cg, 7102, BYTES);
+    let done = agent.stop();
+    let rtt = |cookie: u64| {
+        done.events
+            .iter()
+            .find(|e| {
+                e["kind"] == "connection"
+                    && e["connection"]["phase"] == "close"
+                    && e["connection"]["cookie"] == cookie
+            })
+            .and_then(|e| e["connection"]["srtt_us"].as_u64())
+            .unwrap_or_else(|| panic!("no close event with an RTT for cookie {cookie}"))
+    };
+    let (free, throttled) = (rtt(free), rtt(throttled));
+    assert!(throttled > 10 * free.max(100), "RTT free {free} us, throttled {throttled} us");
+}

@@ -54,6 +54,9 @@ pub enum Command {
     },
     /// Print the live events or alerts of a running agent started with `--api`.
     Events(EventsArgs),
+    /// A live per-workload table (events, syscalls, latency, connections, drops, alerts) of a
+    /// running agent started with `--api`.
+    Top(TopArgs),
     /// Show or remove the enforcement pinned in the kernel (it outlives the agent).
     #[command(subcommand)]
     Enforce(EnforceCommand),
@@ -100,6 +103,33 @@ pub struct EventsArgs {
     /// One JSON object per line, as the agent writes them.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `vigil top`: rates are the deltas between two refreshes; latency is the agent's last window.
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// The agent's API address (`vigil run --api ADDR`).
+    #[arg(long, value_name = "ADDR")]
+    pub api: SocketAddr,
+    /// Bearer token, when the agent's API has `api.tokens`.
+    #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds between refreshes.
+    #[arg(long, value_name = "SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// The column rows are sorted by (descending).
+    #[arg(long, value_enum, default_value_t = crate::top::SortKey::Rate)]
+    pub sort: crate::top::SortKey,
+    /// The latency metric shown in P50/P99 (key `m` cycles them): syscall_file, syscall_net,
+    /// syscall_other, runq, block_io, tcp_rtt, tcp_connect, dns, http.
+    #[arg(long, value_name = "METRIC", default_value = "runq",
+          value_parser = crate::top::parse_metric)]
+    pub metric: vigil_anomaly::Metric,
+    /// Print one table (two samples `--interval` apart, for the rates) and the recent alerts as
+    /// plain text, and exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Subcommand)]

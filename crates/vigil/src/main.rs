@@ -15,6 +15,8 @@ mod rules;
 mod rules_cmd;
 mod run;
 mod stats;
+mod top;
+mod workloads;
 
 use clap::Parser;
 
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
             dot,
         } => map_cmd::map(&client::Client::new(api, token), json, dot),
         cli::Command::Events(args) => events_cmd::events(args),
+        cli::Command::Top(args) => top::top(args),
         cli::Command::Enforce(cmd) => match cmd {
             cli::EnforceCommand::Status { config, json } => config::Config::load(config.as_deref())
                 .and_then(|c| enforcement::status(&c.enforcement.pin_dir, json)),

@@ -181,12 +181,24 @@ fn transfer(lab: &crate::netlab::NetLab, cg: &TestCgroup, port: u16, bytes: usiz
     let to = lab.srv.addr(false, port);
     let mut server = lab.srv.helper(
         None,
-        &["tcp-server", &format!("listen={to}"), &format!("read={bytes}"), "write=0", "close=after-eof"],
+        &[
+            "tcp-server",
+            &format!("listen={to}"),
+            &format!("read={bytes}"),
+            "write=0",
+            "close=after-eof",
+        ],
     );
     server.msg("listening");
     let mut client = lab.cli.helper(
         Some(cg),
-        &["tcp-client", &format!("connect={to}"), &format!("send={bytes}"), "read=0", "close=first"],
+        &[
+            "tcp-client",
+            &format!("connect={to}"),
+            &format!("send={bytes}"),
+            "read=0",
+            "close=first",
+        ],
     );
     let c = client.msg("connected");
     client.msg("done");
@@ -207,10 +219,38 @@ fn tcp_rtt_rises_when_the_test_throttles_its_veth() {
     const BYTES: usize = 400_000;
     let free = transfer(&lab, &cg, 7101, BYTES);
     // 4 Mbit/s leaving the client: the 400 kB queue behind the shaper is what the RTT sees.
-    lab.cli.run("tc", &["qdisc", "add", "dev", &lab.cli.dev, "root", "handle", "1:", "htb", "default", "10"]);
     lab.cli.run(
         "tc",
-        &["class", "add", "dev", &lab.cli.dev, "parent", "1:", "classid", "1:10", "htb", "rate", "4mbit", "burst", "16k"],
+        &[
+            "qdisc",
+            "add",
+            "dev",
+            &lab.cli.dev,
+            "root",
+            "handle",
+            "1:",
+            "htb",
+            "default",
+            "10",
+        ],
+    );
+    lab.cli.run(
+        "tc",
+        &[
+            "class",
+            "add",
+            "dev",
+            &lab.cli.dev,
+            "parent",
+            "1:",
+            "classid",
+            "1:10",
+            "htb",
+            "rate",
+            "4mbit",
+            "burst",
+            "16k",
+        ],
     );
     let throttled = transfer(&lab, &cg, 7102, BYTES);
     let done = agent.stop();
@@ -226,5 +266,8 @@ fn tcp_rtt_rises_when_the_test_throttles_its_veth() {
             .unwrap_or_else(|| panic!("no close event with an RTT for cookie {cookie}"))
     };
     let (free, throttled) = (rtt(free), rtt(throttled));
-    assert!(throttled > 10 * free.max(100), "RTT free {free} us, throttled {throttled} us");
+    assert!(
+        throttled > 10 * free.max(100),
+        "RTT free {free} us, throttled {throttled} us"
+    );
 }

@@ -9,12 +9,18 @@ mod enforce;
 mod exec;
 mod identity;
 mod kube;
+mod latency;
 // Both call the legacy syscalls (open, creat, rename, dup2, ...) that only x86-64 has.
 #[cfg(target_arch = "x86_64")]
 mod file;
 mod lifecycle;
 mod net;
 mod netlab;
+mod prometheus;
 mod rules;
 #[cfg(target_arch = "x86_64")]
 mod syscalls;
+mod tenancy;
+mod top;
+mod ui;
+mod webdriver;

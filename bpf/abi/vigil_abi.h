@@ -400,13 +400,15 @@ enum vigil_enf_limits {
 	VIGIL_ENF_RULES_MAX = 64,   /* rules in force at once: one bit each in the masks */
 	VIGIL_ENF_PATH_MAX = 256,   /* path bytes matched (the rest of a longer path is ignored) */
 	VIGIL_ENF_NAME_MAX = 60,
+	VIGIL_ENF_CGROUP_DEPTH = 8, /* cgroup ancestors searched for a workload scope */
 };
 
 /* Scope dimensions: a rule not constrained on one is in vigil_enf_cfg.any[dim]. */
 enum vigil_enf_dim {
 	VIGIL_DIM_UID = 0,
 	VIGIL_DIM_EXE = 1,
-	VIGIL_DIM_MAX = 2,
+	VIGIL_DIM_WORKLOAD = 2,     /* the acting process's cgroup (Kubernetes namespace, pod labels) */
+	VIGIL_DIM_MAX = 3,
 };
 
 /*

@@ -69,6 +69,14 @@ struct {
 	__type(value, struct vigil_enf_proc);
 } vigil_enf_procs SEC(".maps");
 
+/* cgroup id -> rules whose workload scope includes that cgroup (and everything below it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} vigil_enf_workload SEC(".maps");
+
 /* Path tries: executable scope, allow-list, executed files, files opened for writing. */
 #define PATH_TRIE(name, value_type)                              \
 	struct {                                                 \
@@ -145,20 +153,45 @@ static __always_inline __u32 current_euid(void)
 	return bpf_get_current_task_btf()->cred->euid.val;
 }
 
-/* Rules whose uid and executable scopes include the current process. */
-static __always_inline __u64 scope_mask(const struct vigil_enf_cfg *cfg, bool exe_scope)
+/*
+ * Rules whose workload scope includes the current task: the entries of its cgroup and of its
+ * ancestors (a pod's cgroup is known before its containers', which closes the race with a
+ * container's first exec).
+ */
+static __always_inline __u64 workload_mask(void)
+{
+	__u64 id = bpf_get_current_cgroup_id(), m = 0, *v;
+
+	v = bpf_map_lookup_elem(&vigil_enf_workload, &id);
+	if (v)
+		m |= *v;
+	for (int level = 1; level <= VIGIL_ENF_CGROUP_DEPTH; level++) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			break;
+		v = bpf_map_lookup_elem(&vigil_enf_workload, &id);
+		if (v)
+			m |= *v;
+	}
+	return m;
+}
+
+/* Of the rules `m`, those whose uid, executable and workload scopes include the current task. */
+static __always_inline __u64 scope_mask(const struct vigil_enf_cfg *cfg, __u64 m, bool exe_scope)
 {
 	__u32 uid = current_euid();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct vigil_enf_proc *p;
-	__u64 *u, m;
+	__u64 *u;
 
 	u = bpf_map_lookup_elem(&vigil_enf_uid, &uid);
-	m = cfg->any[VIGIL_DIM_UID] | (u ? *u : 0);
+	m &= cfg->any[VIGIL_DIM_UID] | (u ? *u : 0);
 	if (exe_scope) {
 		p = bpf_map_lookup_elem(&vigil_enf_procs, &tgid);
 		m &= cfg->any[VIGIL_DIM_EXE] | (p ? p->exe_mask : 0);
 	}
+	if (m & ~cfg->any[VIGIL_DIM_WORKLOAD])
+		m &= cfg->any[VIGIL_DIM_WORKLOAD] | workload_mask();
 	return m;
 }
 
@@ -262,7 +295,7 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, __u8 hook, bool 
 	cfg = bpf_map_lookup_elem(&vigil_enf_cfg, &zero);
 	if (!cfg)
 		return 1;
-	m &= scope_mask(cfg, true);
+	m = scope_mask(cfg, m, true);
 	if (!m)
 		return 1;
 	k.protocol = proto;
@@ -416,7 +449,7 @@ int BPF_PROG(vigil_enf_exec, struct task_struct *task, pid_t old_pid, struct lin
 	m = trie_mask(&vigil_enf_exec_path, key);
 	if (!m)
 		return 0;
-	m &= scope_mask(cfg, false);
+	m = scope_mask(cfg, m, false);
 	if (m)
 		kill_or_audit(cfg, m, VIGIL_HOOK_EXEC, s, len);
 	return 0;
@@ -457,7 +490,7 @@ static __always_inline int open_check(long ret, __u64 flags)
 	m = trie_mask(&vigil_enf_write_path, key);
 	if (!m)
 		return 0;
-	m &= scope_mask(cfg, true);
+	m = scope_mask(cfg, m, true);
 	if (m)
 		kill_or_audit(cfg, m, VIGIL_HOOK_OPEN_WRITE, s, len);
 	return 0;

@@ -34,7 +34,8 @@ pub const VIGIL_DIR_INGRESS: u32 = 2;
 // enum vigil_enf_dim
 pub const VIGIL_DIM_UID: u32 = 0;
 pub const VIGIL_DIM_EXE: u32 = 1;
-pub const VIGIL_DIM_MAX: u32 = 2;
+pub const VIGIL_DIM_WORKLOAD: u32 = 2;
+pub const VIGIL_DIM_MAX: u32 = 3;
 
 // enum vigil_enf_hook
 pub const VIGIL_HOOK_CONNECT: u32 = 1;
@@ -48,6 +49,7 @@ pub const VIGIL_HOOK_MAX: u32 = 6;
 pub const VIGIL_ENF_RULES_MAX: u32 = 64;
 pub const VIGIL_ENF_PATH_MAX: u32 = 256;
 pub const VIGIL_ENF_NAME_MAX: u32 = 60;
+pub const VIGIL_ENF_CGROUP_DEPTH: u32 = 8;
 
 // enum vigil_enf_outcome
 pub const VIGIL_OUT_DENIED: u32 = 1;
@@ -656,7 +658,7 @@ impl DropKey {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnfCfg {
-    pub any: [u64; 2],
+    pub any: [u64; 3],
     pub audit: u64,
     pub agent_start_ns: u64,
     pub agent_tgid: u32,
@@ -667,7 +669,7 @@ pub struct EnfCfg {
 
 impl EnfCfg {
     /// Size in bytes, as in C.
-    pub const SIZE: usize = 48;
+    pub const SIZE: usize = 56;
     /// Field offsets as Rust lays them out (checked against BTF).
     pub const LAYOUT: Layout = Layout {
         name: "vigil_enf_cfg",
@@ -695,35 +697,35 @@ impl EnfCfg {
             return None;
         }
         Some(Self {
-            any: crate::read_array::<u64, 2>(&b[0..])?,
-            audit: u64::from_ne_bytes(b[16..24].try_into().ok()?),
-            agent_start_ns: u64::from_ne_bytes(b[24..32].try_into().ok()?),
-            agent_tgid: u32::from_ne_bytes(b[32..36].try_into().ok()?),
-            generation: u32::from_ne_bytes(b[36..40].try_into().ok()?),
-            kills_per_sec: u32::from_ne_bytes(b[40..44].try_into().ok()?),
-            _pad: u32::from_ne_bytes(b[44..48].try_into().ok()?),
+            any: crate::read_array::<u64, 3>(&b[0..])?,
+            audit: u64::from_ne_bytes(b[24..32].try_into().ok()?),
+            agent_start_ns: u64::from_ne_bytes(b[32..40].try_into().ok()?),
+            agent_tgid: u32::from_ne_bytes(b[40..44].try_into().ok()?),
+            generation: u32::from_ne_bytes(b[44..48].try_into().ok()?),
+            kills_per_sec: u32::from_ne_bytes(b[48..52].try_into().ok()?),
+            _pad: u32::from_ne_bytes(b[52..56].try_into().ok()?),
         })
     }
 
     /// All fields zero.
     pub fn zeroed() -> Self {
-        Self::read(&[0u8; 48]).expect("SIZE bytes are enough")
+        Self::read(&[0u8; 56]).expect("SIZE bytes are enough")
     }
 
     /// The C representation (native endian), e.g. to write a map entry.
     #[allow(clippy::identity_op, reason = "offsets are written as generated")]
-    pub fn bytes(&self) -> [u8; 48] {
-        let mut b = [0u8; 48];
+    pub fn bytes(&self) -> [u8; 56] {
+        let mut b = [0u8; 56];
         for (i, v) in self.any.iter().enumerate() {
             let n = core::mem::size_of::<u64>();
             b[0 + i * n..0 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());
         }
-        b[16..16 + core::mem::size_of::<u64>()].copy_from_slice(&self.audit.to_ne_bytes());
-        b[24..24 + core::mem::size_of::<u64>()].copy_from_slice(&self.agent_start_ns.to_ne_bytes());
-        b[32..32 + core::mem::size_of::<u32>()].copy_from_slice(&self.agent_tgid.to_ne_bytes());
-        b[36..36 + core::mem::size_of::<u32>()].copy_from_slice(&self.generation.to_ne_bytes());
-        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.kills_per_sec.to_ne_bytes());
-        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        b[24..24 + core::mem::size_of::<u64>()].copy_from_slice(&self.audit.to_ne_bytes());
+        b[32..32 + core::mem::size_of::<u64>()].copy_from_slice(&self.agent_start_ns.to_ne_bytes());
+        b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.agent_tgid.to_ne_bytes());
+        b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.generation.to_ne_bytes());
+        b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.kills_per_sec.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
         b
     }
 }

@@ -14,8 +14,9 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBufferBuilder};
 use vigil_abi::{
     EnfCfg, EnfNetKey, EnfProc, EnfRule, PrefixKey, VIGIL_DIM_EXE, VIGIL_DIM_UID,
-    VIGIL_ENF_NAME_MAX, VIGIL_ENF_PATH_MAX, VIGIL_ENF_RULES_MAX, VIGIL_HOOK_BIND,
-    VIGIL_HOOK_CONNECT, VIGIL_HOOK_EXEC, VIGIL_HOOK_OPEN_WRITE, VIGIL_HOOK_SENDMSG,
+    VIGIL_DIM_WORKLOAD, VIGIL_ENF_NAME_MAX, VIGIL_ENF_PATH_MAX, VIGIL_ENF_RULES_MAX,
+    VIGIL_HOOK_BIND, VIGIL_HOOK_CONNECT, VIGIL_HOOK_EXEC, VIGIL_HOOK_OPEN_WRITE,
+    VIGIL_HOOK_SENDMSG,
 };
 
 use crate::skel::enforce::{EnforceSkel, EnforceSkelBuilder};
@@ -56,6 +57,9 @@ pub struct EnforceRule {
     pub uids: Vec<u32>,
     /// The acting process's executable (network and open rules).
     pub exe: Vec<PathEntry>,
+    /// Limited to some workloads: in force only in the cgroups [`Enforcement::set_workload`]
+    /// names for it (and below them).
+    pub scoped: bool,
 }
 
 /// Settings that are not rules.
@@ -175,6 +179,20 @@ impl Enforcement {
 
     pub fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// Puts the scoped rules `mask` (bit = rule id) in force for `cgroup_id` and every cgroup
+    /// below it; 0 removes the entry.
+    pub fn set_workload(&self, cgroup_id: u64, mask: u64) -> Result<(), libbpf_rs::Error> {
+        let map = &self.skel.maps.vigil_enf_workload;
+        if mask == 0 {
+            match map.delete(&cgroup_id.to_ne_bytes()) {
+                Err(e) if e.kind() != libbpf_rs::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            map.update(&cgroup_id.to_ne_bytes(), &mask.to_ne_bytes(), MapFlags::ANY)
+        }
     }
 
     /// Adds this generation's ring buffer (enforcement reports) to a consumer.
@@ -489,6 +507,9 @@ fn fill(
         }
         if r.exe.is_empty() || r.hook == VIGIL_HOOK_EXEC {
             cfg.any[VIGIL_DIM_EXE as usize] |= bit(id);
+        }
+        if !r.scoped {
+            cfg.any[VIGIL_DIM_WORKLOAD as usize] |= bit(id);
         }
         for p in &r.exe {
             let k = path_key(p).map_err(err)?;

@@ -173,6 +173,7 @@ fn enforcement_loads_attaches_pins_and_clears() {
             paths: vec![],
             uids: vec![65533],
             exe: vec![PathEntry::Exact(b"/nonexistent/client".to_vec())],
+            scoped: false,
         },
         EnforceRule {
             name: "kill nonexistent".into(),
@@ -184,10 +185,15 @@ fn enforcement_loads_attaches_pins_and_clears() {
             paths: vec![PathEntry::Prefix(b"/nonexistent/".to_vec())],
             uids: vec![],
             exe: vec![],
+            scoped: true,
         },
     ];
     let (first, _) = Enforcement::install(&rules, &settings).expect("installs");
     let (second, leftovers) = Enforcement::install(&rules, &settings).expect("re-installs");
+    // Workload scopes are per generation and can be set and removed.
+    second.set_workload(1, 0b10).expect("scope written");
+    second.set_workload(1, 0).expect("scope removed");
+    second.set_workload(1, 0).expect("removing twice is fine");
     assert_eq!(second.generation(), first.generation() + 1);
     assert!(leftovers.records.is_empty());
     let s = enforce::status(&pin_dir).unwrap().expect("pinned");

@@ -13,7 +13,8 @@ mod pod;
 mod table;
 
 pub use parse::{
-    parse, parse_with, ContainerRef, Hints, Qos, Runtime, DEFAULT_CONTAINERD_NAMESPACES,
+    parse, parse_with, pod_cgroup_uid, ContainerRef, Hints, Qos, Runtime,
+    DEFAULT_CONTAINERD_NAMESPACES,
 };
 pub use pod::{ContainerMeta, Owner, PodMeta};
 pub use table::{

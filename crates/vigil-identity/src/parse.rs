@@ -191,6 +191,19 @@ pub(crate) fn parse_impl(path: &str, is_namespace: impl Fn(&str) -> bool) -> Opt
     None
 }
 
+/// The pod UID of a Kubernetes pod-level cgroup (`.../kubepods-besteffort-pod<uid>.slice`,
+/// `.../kubepods/burstable/pod<uid>`): the cgroup the kubelet makes before any of the pod's
+/// containers, so a scope keyed by it is in place before their first exec.
+pub fn pod_cgroup_uid(path: &str) -> Option<String> {
+    let mut comps = path.rsplit('/').filter(|c| !c.is_empty());
+    let anc = [
+        comps.next()?,
+        comps.next().unwrap_or(""),
+        comps.next().unwrap_or(""),
+    ];
+    pod_of(&anc).map(|(uid, _)| uid)
+}
+
 enum Kind<'a> {
     /// The component names this container.
     Container(Runtime, &'a str),
@@ -338,6 +351,25 @@ mod tests {
         assert!(!is_hex64(&"a".repeat(63)));
         assert!(!is_hex64(&"A".repeat(64)));
         assert!(!is_hex64(&"g".repeat(64)));
+    }
+
+    #[test]
+    fn pod_cgroups() {
+        let uid = "5d1c2f4e-3a5d-4c6b-9e7f-0a1b2c3d4e5f";
+        assert_eq!(
+            pod_cgroup_uid(
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod5d1c2f4e_3a5d_4c6b_9e7f_0a1b2c3d4e5f.slice"
+            )
+            .as_deref(),
+            Some(uid)
+        );
+        assert_eq!(
+            pod_cgroup_uid(&format!("/kubepods/burstable/pod{uid}")).as_deref(),
+            Some(uid)
+        );
+        assert_eq!(pod_cgroup_uid(&format!("/kubepods/pod{uid}/abc")), None);
+        assert_eq!(pod_cgroup_uid("/"), None);
+        assert_eq!(pod_cgroup_uid("/system.slice"), None);
     }
 
     #[test]

@@ -137,6 +137,11 @@ impl IdentityTable {
         &slot.entry
     }
 
+    /// Every entry, retired or not, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Entry)> {
+        self.slots.iter().map(|(id, s)| (*id, &s.entry))
+    }
+
     /// The entry of `cgroup_id`, retired or not.
     pub fn get(&self, cgroup_id: u64) -> Option<&Entry> {
         self.slots.get(&cgroup_id).map(|s| &s.entry)

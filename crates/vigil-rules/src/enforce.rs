@@ -166,6 +166,30 @@ pub struct Plan {
     /// The acting process's executable (its resolved path), for every hook but exec. Empty:
     /// any.
     pub exe: Vec<PathMatch>,
+    /// The workload scope: the acting process's pod is in one of these namespaces. Empty: any.
+    pub namespaces: Vec<String>,
+    /// The workload scope: the pod has each key with one of its values. Empty: any.
+    pub pod_labels: Vec<(String, Vec<String>)>,
+}
+
+impl Plan {
+    /// Whether the rule applies only to some workloads (Kubernetes namespaces or pod labels).
+    pub fn scoped(&self) -> bool {
+        !self.namespaces.is_empty() || !self.pod_labels.is_empty()
+    }
+
+    /// Whether a pod with this namespace and these labels is in the rule's workload scope.
+    pub fn in_scope(
+        &self,
+        namespace: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
+            && self
+                .pod_labels
+                .iter()
+                .all(|(k, vs)| labels.get(k).is_some_and(|v| vs.contains(v)))
+    }
 }
 
 impl Action {

@@ -43,6 +43,7 @@ const KERNEL_FIELDS: &[&str] = &[
     "proc.exepath",
     "proc.exe",
     "user.uid",
+    "k8s.ns.name",
 ];
 
 /// What a rule of `hook` can test, for messages.
@@ -50,15 +51,19 @@ fn enforceable(hook: Hook) -> &'static str {
     match hook {
         Hook::Connect | Hook::Sendmsg => {
             "evt.type, fd.sip/fd.rip/fd.snet/fd.rnet, fd.sport/fd.rport, fd.l4proto, user.uid, \
-             proc.exepath"
+             proc.exepath, k8s.ns.name, k8s.pod.label[key]"
         }
         Hook::Bind => {
             "evt.type, fd.lport/fd.sport, fd.lip/fd.lnet/fd.sip/fd.snet, fd.l4proto, user.uid, \
-             proc.exepath"
+             proc.exepath, k8s.ns.name, k8s.pod.label[key]"
         }
-        Hook::Exec => "evt.type, proc.exepath/proc.exe (the executed file), user.uid",
+        Hook::Exec => {
+            "evt.type, proc.exepath/proc.exe (the executed file), user.uid, k8s.ns.name, \
+             k8s.pod.label[key]"
+        }
         Hook::OpenWrite => {
-            "evt.type, evt.is_open_write, fd.name, fd.directory, user.uid, proc.exepath"
+            "evt.type, evt.is_open_write, fd.name, fd.directory, user.uid, proc.exepath, \
+             k8s.ns.name, k8s.pod.label[key]"
         }
     }
 }
@@ -214,6 +219,10 @@ enum Part {
     Paths(Vec<PathMatch>),
     Uids(Vec<u32>),
     Exe(Vec<PathMatch>),
+    /// `k8s.ns.name`.
+    Namespaces(Vec<String>),
+    /// `k8s.pod.label[key]`: (key, allowed values).
+    Label(String, Vec<String>),
 }
 
 impl Part {
@@ -231,6 +240,8 @@ impl Part {
             Part::Paths(_) => "the opened file",
             Part::Uids(_) => "user.uid",
             Part::Exe(_) => "proc.exepath",
+            Part::Namespaces(_) => "k8s.ns.name",
+            Part::Label(..) => "k8s.pod.label",
         }
     }
 
@@ -242,6 +253,8 @@ impl Part {
             (Part::Proto(a), Part::Proto(b)) => a.extend(b),
             (Part::Paths(a), Part::Paths(b)) | (Part::Exe(a), Part::Exe(b)) => a.extend(b),
             (Part::Uids(a), Part::Uids(b)) => a.extend(b),
+            (Part::Namespaces(a), Part::Namespaces(b)) => a.extend(b),
+            (Part::Label(ka, a), Part::Label(kb, b)) if *ka == kb => a.extend(b),
             _ => {}
         }
     }
@@ -257,6 +270,8 @@ struct Acc {
     paths: Option<Vec<PathMatch>>,
     uids: Option<Vec<u32>>,
     exe: Option<Vec<PathMatch>>,
+    namespaces: Option<Vec<String>>,
+    labels: Vec<(String, Vec<String>)>,
 }
 
 impl Acc {
@@ -324,6 +339,17 @@ impl Acc {
             Part::Uids(new) => meet(&mut self.uids, new),
             Part::Paths(new) => meet_paths(&mut self.paths, new),
             Part::Exe(new) => meet_paths(&mut self.exe, new),
+            Part::Namespaces(new) => meet(&mut self.namespaces, new),
+            Part::Label(key, new) => match self.labels.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, old)) => {
+                    old.retain(|v| new.contains(v));
+                    !old.is_empty()
+                }
+                None => {
+                    self.labels.push((key, new));
+                    true
+                }
+            },
         }
     }
 }
@@ -411,7 +437,10 @@ pub(crate) fn plan<'a>(
             let part = lower(rc, hook, *atom)?;
             match &mut merged {
                 None => merged = Some(part),
-                Some(m) if std::mem::discriminant(m) == std::mem::discriminant(&part) => {
+                Some(m)
+                    if std::mem::discriminant(m) == std::mem::discriminant(&part)
+                        && !matches!((&*m, &part), (Part::Label(a, _), Part::Label(b, _)) if a != b) =>
+                {
                     m.union(part)
                 }
                 Some(m) => {
@@ -476,6 +505,8 @@ pub(crate) fn plan<'a>(
         paths: paths.unwrap_or_default(),
         uids: acc.uids.map(dedup).unwrap_or_default(),
         exe: acc.exe.map(minimal_paths).unwrap_or_default(),
+        namespaces: acc.namespaces.map(dedup).unwrap_or_default(),
+        pod_labels: acc.labels.into_iter().map(|(k, v)| (k, dedup(v))).collect(),
     })
 }
 
@@ -621,7 +652,10 @@ fn lower(rc: &mut RuleCx<'_, '_>, hook: Hook, atom: Atom<'_>) -> Result<Part, Fa
     let list = enforceable(hook);
     let not_here = || {
         if f.name.starts_with("container.") || f.name.starts_with("k8s.") {
-            format!("{name} needs container identity, which the kernel maps do not have yet")
+            format!(
+                "{name} cannot scope enforcement; the kernel scopes rules by workload with \
+                 k8s.ns.name and k8s.pod.label[key] (= or in)"
+            )
         } else if hook == Hook::OpenWrite
             && matches!(f.name.as_str(), "fd.num" | "fd.typechar" | "fd.type")
         {
@@ -665,6 +699,8 @@ fn lower(rc: &mut RuleCx<'_, '_>, hook: Hook, atom: Atom<'_>) -> Result<Part, Fa
         Field::FdName if hook == Hook::OpenWrite => Target::Paths,
         Field::FdDirectory if hook == Hook::OpenWrite => Target::Directory,
         Field::UserUid => Target::Uids,
+        Field::K8sNsName => Target::Namespaces,
+        Field::K8sPodLabel(_) => Target::Label,
         _ => return Err(fail(rc, atom, not_here())),
     };
     if matches!(c.rhs, Rhs::Field(_)) {
@@ -763,6 +799,16 @@ fn lower(rc: &mut RuleCx<'_, '_>, hook: Hook, atom: Atom<'_>) -> Result<Part, Fa
             }
             Part::Proto(protos)
         }
+        Target::Namespaces | Target::Label => {
+            if !set_ops {
+                return Err(fail(rc, atom, op_error("= or in (names)")));
+            }
+            let v: Vec<String> = values.iter().map(|v| text(v)).collect();
+            match (target, &field) {
+                (Target::Label, Field::K8sPodLabel(key)) => Part::Label(key.clone(), v),
+                _ => Part::Namespaces(v),
+            }
+        }
         Target::Uids => {
             if !set_ops {
                 return Err(fail(rc, atom, op_error("= or in (numeric uids)")));
@@ -851,6 +897,10 @@ enum Target {
     Directory,
     Uids,
     Exe,
+    /// `k8s.ns.name`: the workload scope.
+    Namespaces,
+    /// `k8s.pod.label[key]`: the workload scope.
+    Label,
 }
 
 fn modifier_name(m: Modifier) -> &'static str {

@@ -48,6 +48,7 @@ pub fn kernel_rule(p: &Plan) -> EnforceRule {
         paths: p.paths.iter().map(path).collect(),
         uids: p.uids.clone(),
         exe: p.exe.iter().map(path).collect(),
+        scoped: p.scoped(),
     }
 }
 

@@ -14,6 +14,7 @@ mod record;
 mod rules;
 mod rules_cmd;
 mod run;
+mod scopes;
 mod stats;
 mod top;
 mod workloads;

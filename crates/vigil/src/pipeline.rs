@@ -51,6 +51,8 @@ pub struct Pipeline {
     pub workloads: crate::workloads::Workloads,
     /// cgroups removed since the run loop last looked (their kernel histograms go too).
     pub removed_cgroups: Vec<u64>,
+    /// cgroups created since start (the run loop resolves workload scopes when it changes).
+    pub cgroups_created: u64,
     pending_enforce: Vec<Event>,
     alerts: Vec<Alert>,
     line: Vec<u8>,
@@ -88,6 +90,7 @@ impl Pipeline {
             hub: None,
             workloads: crate::workloads::Workloads::new(None, 10),
             removed_cgroups: Vec::new(),
+            cgroups_created: 0,
             pending_enforce: Vec::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),
@@ -132,6 +135,7 @@ impl Pipeline {
                     self.removed_cgroups.push(c.id);
                 } else {
                     self.identity.insert(c.id, &path);
+                    self.cgroups_created += 1;
                 }
                 self.stats.filtered_output[i] += 1;
                 return;

@@ -165,6 +165,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let ruleset = rule_source.load()?;
     report_rules(&ruleset);
     let (mut enforcement, leftovers) = enforcement::apply(&ruleset, &cfg.enforcement)?;
+    let mut scopes = crate::scopes::Scopes::new(Some(&ruleset));
     pipeline.enforce_generation = enforcement.as_ref().map(|e| e.generation());
     pipeline.old_rule_names = leftovers.names;
     pipeline.rules = Some(ruleset);
@@ -215,6 +216,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut last_map_fill = Instant::now() - MAP_FILL_TICK;
     let mut map_fill = Vec::new();
     let mut last_fold = Instant::now();
+    let mut last_scopes: Option<(Instant, u64)> = None;
     let window = Duration::from_secs(cfg.latency.window_secs);
     let mut last_window = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -233,6 +235,18 @@ pub fn run(args: RunArgs) -> Result<()> {
             p.tick();
             drop(p);
             publish_map(&pipeline.borrow(), &health);
+        }
+        // Workload scopes: at once for new cgroups (a pod's cgroup precedes its containers'),
+        // and every second for pod churn (labels, pods that arrived late from the API).
+        if let Some(e) = enforcement.as_ref() {
+            let p = pipeline.borrow();
+            let due = last_scopes.is_none_or(|(t, n): (Instant, u64)| {
+                t.elapsed() >= METRICS_TICK || n != p.cgroups_created
+            });
+            if due {
+                scopes.sync(e, &p.identity, p.pods.as_ref());
+                last_scopes = Some((Instant::now(), p.cgroups_created));
+            }
         }
         if last_fold.elapsed() >= METRICS_TICK {
             last_fold = Instant::now();
@@ -277,9 +291,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                 &mut rule_source,
                 &mut pipeline.borrow_mut(),
                 &mut enforcement,
+                &mut scopes,
                 &cfg.enforcement,
                 hup,
             );
+            last_scopes = None;
             rb = ring_buffer(&sensor, enforcement.as_ref(), &pipeline)?;
         } else if last_rules_check.elapsed() >= RULES_CHECK {
             last_rules_check = Instant::now();
@@ -566,6 +582,7 @@ fn reload_rules(
     source: &mut RuleSource,
     pipeline: &mut Pipeline,
     enforcement: &mut Option<Enforcement>,
+    scopes: &mut crate::scopes::Scopes,
     cfg: &EnforcementConfig,
     hup: bool,
 ) {
@@ -584,6 +601,7 @@ fn reload_rules(
             report_rules(&set);
             pipeline.old_rule_names.extend(leftovers.names);
             pipeline.enforce_generation = e.as_ref().map(|e| e.generation());
+            *scopes = crate::scopes::Scopes::new(Some(&set));
             pipeline.rules = Some(set);
             if let Some(old) = enforcement.as_ref() {
                 pipeline.stats.enforce_lost_prior += old.stats().map_or(0, |s| s[0]);

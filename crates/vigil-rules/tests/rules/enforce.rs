@@ -65,6 +65,38 @@ fn prefix(s: &str) -> PathMatch {
 }
 
 #[test]
+fn workload_scope_by_namespace_and_pod_labels() {
+    let p = plan(
+        "kill",
+        "evt.type = execve and proc.exepath = /usr/bin/nc and k8s.ns.name in (shop, web) \
+         and k8s.pod.label[app] in (cart, front, x) and k8s.pod.label[app] in (cart, front) \
+         and k8s.pod.label[tier] = backend",
+    );
+    assert_eq!(p.namespaces, ["shop", "web"]);
+    assert_eq!(
+        p.pod_labels,
+        [
+            (
+                "app".to_string(),
+                vec!["cart".to_string(), "front".to_string()]
+            ),
+            ("tier".to_string(), vec!["backend".to_string()])
+        ]
+    );
+    assert!(p.scoped());
+    let labels = |kv: &[(&str, &str)]| {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert!(p.in_scope("shop", &labels(&[("app", "cart"), ("tier", "backend")])));
+    assert!(!p.in_scope("shop", &labels(&[("app", "cart")])));
+    assert!(!p.in_scope("other", &labels(&[("app", "cart"), ("tier", "backend")])));
+    let p = plan("deny", "evt.type = connect and fd.sport = 4444");
+    assert!(!p.scoped() && p.in_scope("any", &labels(&[])));
+}
+
+#[test]
 fn connect_plan() {
     let p = plan(
         "deny",
@@ -86,6 +118,8 @@ fn connect_plan() {
             paths: vec![],
             uids: vec![],
             exe: vec![],
+            namespaces: vec![],
+            pod_labels: vec![],
         }
     );
     // The remote end is the server of a connect: fd.rip/fd.rport are the same tests.
@@ -415,7 +449,7 @@ fn what_cannot_be_enforced_is_a_load_error_at_its_test() {
         error("kill", "evt.type = execve and proc.cmdline contains xmrig"),
         "rules.yaml:3:37: rule 'R': cannot enforce in the kernel: \"proc.cmdline contains xmrig\" \
          (proc.cmdline is not available in the kernel; enforceable on execve rules: evt.type, \
-         proc.exepath/proc.exe (the executed file), user.uid) (condition column 23)"
+         proc.exepath/proc.exe (the executed file), user.uid, k8s.ns.name, k8s.pod.label[key]) (condition column 23)"
     );
     assert_eq!(
         error("deny", "evt.type = connect and not fd.sport = 22"),
@@ -453,12 +487,20 @@ fn what_cannot_be_enforced_is_a_load_error_at_its_test() {
     error_has(
         "kill",
         "evt.type = execve and container.id != host and proc.exepath = /x",
-        &["container.id needs container identity, which the kernel maps do not have yet"],
+        &[
+            "container.id cannot scope enforcement; the kernel scopes rules by workload with \
+           k8s.ns.name and k8s.pod.label[key] (= or in)",
+        ],
     );
     error_has(
         "kill",
-        "evt.type = execve and k8s.ns.name = default and proc.exepath = /x",
-        &["k8s.ns.name needs container identity"],
+        "evt.type = execve and k8s.ns.name startswith team and proc.exepath = /x",
+        &["startswith cannot be enforced on k8s.ns.name; use = or in (names)"],
+    );
+    error_has(
+        "deny",
+        "evt.type = connect and (k8s.pod.label[app] = a or k8s.pod.label[tier] = b)",
+        &["`or` can only join tests of the same field"],
     );
     error_has(
         "deny",

@@ -35,6 +35,11 @@ impl Bundle {
         Bundle { dir }
     }
 
+    /// The container's root filesystem, as the host sees it.
+    pub(crate) fn rootfs(&self) -> std::path::PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
     /// Runs the container to completion (runc creates and removes its cgroup).
     pub(crate) fn run(&self, name: &str) -> String {
         let out = Command::new("runc")

@@ -191,3 +191,117 @@ fn each_tenant_sees_only_its_namespaces() {
         assert!(admin.iter().any(|e| has_marker(e, m)), "admin misses {m}");
     }
 }
+
+/// The pod-level cgroup the kubelet makes before a pod's containers; removed on drop.
+struct PodCgroup(std::path::PathBuf);
+
+impl PodCgroup {
+    fn new(uid: &str) -> PodCgroup {
+        let root = if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+            "/sys/fs/cgroup/unified"
+        } else {
+            "/sys/fs/cgroup"
+        };
+        let p = std::path::Path::new(root).join(format!(
+            "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice",
+            uid.replace('-', "_")
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        PodCgroup(p)
+    }
+}
+
+impl Drop for PodCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn enforcement_scoped_to_a_namespace_acts_only_on_its_pods() {
+    if !require_root() || !require_runc() {
+        return;
+    }
+    let (id_a, id_b) = (random_hex64(), random_hex64());
+    let uid_a = "3c1c2f4e-3a5d-4c6b-9e7f-0a1b2c3d4e5f";
+    let uid_b = "4d1c2f4e-3a5d-4c6b-9e7f-0a1b2c3d4e5f";
+    let port = serve(json!({
+        "apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "100"},
+        "items": [pod("team-a", "web-a", uid_a, &id_a), pod("team-b", "web-b", uid_b, &id_b)]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: http://127.0.0.1:{port}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\n"
+        ),
+    )
+    .unwrap();
+    // A program path nothing else on the machine runs (a busybox in a directory of its own:
+    // called as `busybox`, it runs the applet named by its first argument).
+    let victim = format!("/bin/victim-{}/busybox", &id_a[..8]);
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Victim in team-a\n  desc: test\n  condition: evt.type = execve and proc.exepath = {victim} and k8s.ns.name = team-a\n  output: victim killed in %k8s.ns.name\n  priority: CRITICAL\n  action: kill\n"
+        ),
+    )
+    .unwrap();
+    let pin_dir = format!("/sys/fs/bpf/vigil-test-scope-{}", std::process::id());
+    let config = format!(
+        "kubernetes:\n  kubeconfig: {}\n  node_name: {NODE}\nnetwork: {{enabled: false}}\nsyscalls: false\nenforcement:\n  pin_dir: {pin_dir}\n",
+        kubeconfig.display()
+    );
+    let config_path = dir.path().join("vigil.yaml");
+    std::fs::write(&config_path, &config).unwrap();
+    let clear = || {
+        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["enforce", "clear", "--config"])
+            .arg(&config_path)
+            .output();
+    };
+    struct Cleanup<F: Fn()>(F);
+    impl<F: Fn()> Drop for Cleanup<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _cleanup = Cleanup(clear);
+    // As the kubelet does, the pods' cgroups exist before their containers.
+    let (_pod_a, _pod_b) = (PodCgroup::new(uid_a), PodCgroup::new(uid_b));
+    let agent = Agent::start_with_config(
+        Some(&config),
+        &["--events", "exec", "--rules", rules.to_str().unwrap()],
+    );
+    // The pod list arrives and the scopes are written within the agent's next second.
+    std::thread::sleep(Duration::from_millis(2500));
+    let run = |id: &str, uid: &str| {
+        let slice = format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_"));
+        let b = Bundle::new(
+            &format!("/kubepods.slice/kubepods-besteffort.slice/{slice}/cri-containerd-{id}.scope"),
+            &["sh", "-c", &format!("{victim} true; echo rc=$?")],
+        );
+        let target = b.rootfs().join(victim.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy("/bin/busybox", target).unwrap();
+        b.run(&format!("vigil-{}", &id[..12]))
+    };
+    let out_a = run(&id_a, uid_a);
+    let out_b = run(&id_b, uid_b);
+    let done = agent.stop();
+    assert!(
+        out_a.contains("rc=137"),
+        "team-a's victim is killed: {out_a}"
+    );
+    assert!(out_b.contains("rc=0"), "team-b's victim runs: {out_b}");
+    let alerts: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|e| e["kind"] == "alert" && e["rule"] == "Victim in team-a")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["action"], "killed");
+    assert_eq!(alerts[0]["output"], "victim killed in team-a");
+}

@@ -150,7 +150,7 @@ struct Process<'a> {
 struct ContainerOut<'a> {
     id: &'a str,
     runtime: &'static str,
-    /// From the pod's spec, when the Kubernetes API is watched.
+    /// From the pod's spec when the Kubernetes API is watched, else from the runtime's API.
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -309,11 +309,18 @@ pub fn render(
                     .iter()
                     .find(|m| m.id.as_deref() == Some(c.id.as_str()))
             });
+            // The pod spec first (Kubernetes' names), else the runtime's API.
+            let rt = c.meta.as_deref();
             ContainerOut {
                 id: &c.id,
                 runtime: c.runtime.as_str(),
-                name: meta.map(|m| m.name.as_str()),
-                image: meta.map(|m| m.image.as_str()).filter(|i| !i.is_empty()),
+                name: meta
+                    .map(|m| m.name.as_str())
+                    .or(rt.map(|m| m.name.as_str())),
+                image: meta
+                    .map(|m| m.image.as_str())
+                    .or(rt.map(|m| m.image.as_str()))
+                    .filter(|i| !i.is_empty()),
                 pod_uid: c.pod_uid.as_deref(),
                 qos: c.qos.map(|q| q.as_str()),
             }

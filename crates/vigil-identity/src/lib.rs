@@ -13,7 +13,7 @@ mod pod;
 mod table;
 
 pub use parse::{
-    parse, parse_with, pod_cgroup_uid, ContainerRef, Hints, Qos, Runtime,
+    parse, parse_with, pod_cgroup_uid, ContainerRef, Hints, Qos, Runtime, RuntimeMeta,
     DEFAULT_CONTAINERD_NAMESPACES,
 };
 pub use pod::{ContainerMeta, Owner, PodMeta};

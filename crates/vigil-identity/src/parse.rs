@@ -24,6 +24,19 @@ pub struct ContainerRef {
     /// The pod's QoS class, from the kubepods level the pod cgroup sits under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos: Option<Qos>,
+    /// Name, image and labels from the runtime's API, once the agent has them (the path does
+    /// not say).
+    #[serde(skip)]
+    pub meta: Option<std::sync::Arc<RuntimeMeta>>,
+}
+
+/// What a container runtime's API says of a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RuntimeMeta {
+    pub name: String,
+    /// Empty when the runtime recorded none (a container made from a bare root filesystem).
+    pub image: String,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The container runtime a path names.
@@ -184,6 +197,7 @@ pub(crate) fn parse_impl(path: &str, is_namespace: impl Fn(&str) -> bool) -> Opt
                 id: id.to_owned(),
                 pod_uid: pod.as_ref().map(|p| p.0.clone()),
                 qos: pod.map(|p| p.1),
+                meta: None,
             });
         }
         anc = [comp, anc[0], anc[1]];

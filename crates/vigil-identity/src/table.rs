@@ -137,6 +137,17 @@ impl IdentityTable {
         &slot.entry
     }
 
+    /// Attaches what the runtime's API says to the container of `cgroup_id`.
+    pub fn set_meta(&mut self, cgroup_id: u64, meta: std::sync::Arc<crate::RuntimeMeta>) {
+        if let Some(c) = self
+            .slots
+            .get_mut(&cgroup_id)
+            .and_then(|s| s.entry.container.as_mut())
+        {
+            c.meta = Some(meta);
+        }
+    }
+
     /// Every entry, retired or not, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Entry)> {
         self.slots.iter().map(|(id, s)| (*id, &s.entry))

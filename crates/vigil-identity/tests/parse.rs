@@ -13,6 +13,7 @@ fn plain(runtime: Runtime, id: &str) -> Option<ContainerRef> {
         id: id.to_owned(),
         pod_uid: None,
         qos: None,
+        meta: None,
     })
 }
 
@@ -22,6 +23,7 @@ fn in_pod(runtime: Runtime, id: &str, uid: &str, qos: Qos) -> Option<ContainerRe
         id: id.to_owned(),
         pod_uid: Some(uid.to_owned()),
         qos: Some(qos),
+        meta: None,
     })
 }
 

@@ -339,16 +339,20 @@ impl<'a> Ev<'a> {
                 .and_then(|p| p.labels.get(key))
                 .map(|v| Val::text(v)),
             Field::ContainerName | Field::ContainerImage => {
-                let (c, p) = (self.ctx.container?, self.ctx.pod?);
-                let m = p
-                    .containers
-                    .iter()
-                    .find(|m| m.id.as_deref() == Some(c.id.as_str()))?;
-                Some(Val::text(if matches!(field, Field::ContainerName) {
-                    &m.name
-                } else {
-                    &m.image
-                }))
+                let c = self.ctx.container?;
+                let name = matches!(field, Field::ContainerName);
+                // The pod spec first (Kubernetes' names), else the runtime's API.
+                let from_pod = self.ctx.pod.and_then(|p| {
+                    p.containers
+                        .iter()
+                        .find(|m| m.id.as_deref() == Some(c.id.as_str()))
+                        .map(|m| if name { &m.name } else { &m.image })
+                });
+                let from_runtime = c
+                    .meta
+                    .as_deref()
+                    .map(|m| if name { &m.name } else { &m.image });
+                from_pod.or(from_runtime).map(|v| Val::text(v))
             }
             Field::K8sPodUid => self
                 .ctx

@@ -28,6 +28,7 @@ struct RawConfig {
     latency: Option<RawLatencyConfig>,
     anomaly: Option<vigil_anomaly::Config>,
     otlp: Option<vigil_otlp::OtlpConfig>,
+    runtime: Option<vigil_runtime::RuntimeConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +315,8 @@ pub struct Config {
     pub anomaly: vigil_anomaly::Config,
     /// Export to an OpenTelemetry collector (docs/otlp.md); `None`: no export.
     pub otlp: Option<vigil_otlp::OtlpConfig>,
+    /// Container metadata from the runtimes' APIs (docs/identity.md).
+    pub runtime: vigil_runtime::RuntimeConfig,
 }
 
 impl Default for Config {
@@ -338,6 +341,7 @@ impl Default for Config {
             latency: LatencyConfig::default(),
             anomaly: vigil_anomaly::Config::default(),
             otlp: None,
+            runtime: vigil_runtime::RuntimeConfig::default(),
         }
     }
 }
@@ -419,6 +423,7 @@ impl Config {
             },
             anomaly: raw.anomaly.unwrap_or_default(),
             otlp: raw.otlp,
+            runtime: raw.runtime.unwrap_or_default(),
             metrics: {
                 let m = raw.metrics.unwrap_or_default();
                 MetricsConfig {
@@ -454,6 +459,7 @@ impl Config {
         if let Some(o) = &c.otlp {
             o.check()?;
         }
+        c.runtime.validate()?;
         if c.metrics.max_series == 0 {
             bail!("metrics.max_series: must be at least 1");
         }

@@ -41,6 +41,8 @@ pub struct Pipeline {
     pub identity: IdentityTable,
     /// Pods of this node from the Kubernetes API, when watched.
     pub pods: Option<vigil_kube::PodCache>,
+    /// Container names, images and labels from the runtimes' APIs (looked up in the background).
+    pub runtime: Option<vigil_runtime::MetaCache>,
     /// The enforcement generation whose rule ids the current rules number, if any.
     pub enforce_generation: Option<u32>,
     /// Rule names of earlier generations, for their reports drained at install.
@@ -81,6 +83,7 @@ impl Pipeline {
             names: Names(UserDb::default()),
             net: Network::new(),
             pods: None,
+            runtime: None,
             identity: IdentityTable::new(
                 vigil_identity::DEFAULT_CAPACITY,
                 vigil_identity::DEFAULT_GRACE,
@@ -134,7 +137,10 @@ impl Pipeline {
                     self.identity.retire(c.id, c.header.time_ns);
                     self.removed_cgroups.push(c.id);
                 } else {
-                    self.identity.insert(c.id, &path);
+                    let entry = self.identity.insert(c.id, &path);
+                    if let (Some(rt), Some(container)) = (&self.runtime, &entry.container) {
+                        rt.request_for_path(container, &path);
+                    }
                     self.cgroups_created += 1;
                 }
                 self.stats.filtered_output[i] += 1;
@@ -155,6 +161,7 @@ impl Pipeline {
             }
         }
         self.count(&event, i);
+        self.runtime_meta(event.header().cgroup_id);
         // Exit renders with the entry it is about to retire; exec/fork with the entry they make.
         let is_exit = matches!(event, Event::Exit(_));
         if !is_exit {
@@ -335,6 +342,35 @@ impl Pipeline {
                     namespace,
                     pod: None,
                 });
+            }
+        }
+    }
+
+    /// Attaches the runtime's metadata to the event's container once the lookup has it.
+    fn runtime_meta(&mut self, cgroup_id: u64) {
+        let Some(rt) = &self.runtime else { return };
+        let Some(c) = self.identity.container(cgroup_id) else {
+            return;
+        };
+        if c.meta.is_some() {
+            return;
+        }
+        if let Some(info) = rt.get(&c.id) {
+            let meta = vigil_identity::RuntimeMeta {
+                name: info.name.clone(),
+                image: info.image.clone(),
+                labels: info.labels.clone(),
+            };
+            self.identity.set_meta(cgroup_id, std::sync::Arc::new(meta));
+        }
+    }
+
+    /// Asks the runtimes about every container known now (those that existed at start).
+    pub fn request_runtime_meta(&self) {
+        let Some(rt) = &self.runtime else { return };
+        for (_, e) in self.identity.iter() {
+            if let Some(c) = &e.container {
+                rt.request_for_path(c, &e.path);
             }
         }
     }

@@ -147,6 +147,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Err(e) = pipeline.identity.seed_from_dir(&root) {
         tracing::warn!("reading the cgroup tree at {}: {e}", root.display());
     }
+    // Kept alive for the agent's life: dropping the handle stops the lookups.
+    let _runtime_lookups = if cfg.runtime.containerd.enabled || cfg.runtime.podman.enabled {
+        let (cache, handle) =
+            vigil_runtime::spawn(cfg.runtime.clone()).context("starting runtime lookups")?;
+        pipeline.runtime = Some(cache);
+        pipeline.request_runtime_meta();
+        Some(handle)
+    } else {
+        None
+    };
     pipeline.recorder = recorder;
     pipeline.hub = Some(hub.clone());
     pipeline.workloads = crate::workloads::Workloads::new(

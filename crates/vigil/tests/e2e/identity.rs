@@ -63,7 +63,7 @@ fn busybox_rootfs(rootfs: &Path) {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "true", "echo"] {
+    for applet in ["sh", "cat", "true", "echo", "sleep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     std::fs::write(rootfs.join("etc/hostname"), "vigil-test\n").unwrap();
@@ -560,4 +560,66 @@ fn a_podman_container_is_attributed_from_its_first_event_and_conmon_is_not() {
     // its own (`/libpod_parent/conmon` on a pure cgroup v2 host, its launcher's on a hybrid
     // one): it is not the container.
     assert_host_only(&done.events, "/conmon", exec);
+}
+
+#[test]
+fn a_ctr_container_is_named_by_containerd_s_api() {
+    if !require_root() || !require_tools(&["runc", "containerd", "ctr"]) {
+        return;
+    }
+    let containerd = Containerd::start();
+    let d = containerd.dir.path();
+    let rootfs = d.join("rootfs");
+    busybox_rootfs(&rootfs);
+    let tag = random_hex64()[..8].to_string();
+    let name = format!("vigil-ctr-meta-{tag}");
+    let marker = format!("vigil-marker-{tag}");
+    let config = format!(
+        "runtime:\n  containerd:\n    socket: {}\n    namespaces: [default]\nnetwork: {{enabled: false}}\n",
+        d.join("c.sock").display()
+    );
+    let agent = Agent::start_with_config(Some(&config), &["--events", "exec,exit"]);
+    let mut run = containerd.ctr();
+    run.args(["run", "--rm", "--runtime", "io.containerd.runc.v2"])
+        .args(["--env", "PATH=/bin", "--label", "team=blue"])
+        .arg("--fifo-dir")
+        .arg(d.join("fifo"))
+        .arg("--runc-root")
+        .arg(d.join("runc"))
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .arg(&name)
+        // Events after the first moments carry what containerd says (the lookup takes ms).
+        .args([
+            "sh",
+            "-c",
+            &format!("echo {marker}; sleep 1; cat /etc/hostname"),
+        ]);
+    let out = output_within(&mut run, 120);
+    assert!(
+        out.status.success(),
+        "ctr run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = agent.stop();
+    let cat = done
+        .events
+        .iter()
+        .find(|e| {
+            // busybox re-executes itself for applets (comm `exe`): the exit names the applet.
+            e["kind"] == "exit"
+                && e["container"]["id"] == name.as_str()
+                && e["process"]["comm"] == "cat"
+        })
+        .unwrap_or_else(|| {
+            let mine: Vec<_> = done
+                .events
+                .iter()
+                .filter(|e| e["container"]["id"] == name.as_str())
+                .map(|e| (&e["kind"], &e["process"]["comm"], &e["container"]))
+                .collect();
+            panic!("no cat exit in the container; its events: {mine:?}")
+        });
+    assert_eq!(cat["container"]["name"], name.as_str(), "{cat:#}");
+    assert!(cat["container"].get("image").is_none(), "no image: {cat:#}");
 }

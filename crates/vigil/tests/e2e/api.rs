@@ -312,13 +312,9 @@ fn a_client_that_does_not_read_gets_a_counted_gap_and_never_slows_the_agent() {
     let metrics = get(&addr, "/metrics");
     assert!(metric(body(&metrics), "vigil_stream_skipped_total", "").is_some_and(|n| n > 0.0));
     let done = agent.stop();
-    // The pipeline kept up: the file storm lost nothing to a full ring buffer.
-    let file = done.final_stats["kinds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kind"] == "file")
-        .unwrap()
-        .clone();
-    assert_eq!(file["dropped_ringbuf_full"], 0, "{file}");
+    // The pipeline went on while the client was stalled: far more of the storm's events were
+    // written than the client's buffer (16) holds. A pipeline that waited for the client would
+    // have stopped at that.
+    let written = in_cgroup(&done.events, "file", cg.id).len();
+    assert!(written > 1000, "{written} file events of the storm written");
 }

@@ -110,7 +110,8 @@ impl Agent {
         let pid = self.child.id();
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(pid as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Detaching waits an RCU grace period per tracepoint: seconds, more on a loaded machine.
+        let deadline = Instant::now() + Duration::from_secs(90);
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;

@@ -30,7 +30,7 @@ impl Scopes {
         let plans = set
             .map(|s| s.enforcement())
             .unwrap_or_default()
-            .into_iter()
+            .iter()
             .enumerate()
             .filter(|(_, p)| p.scoped())
             .map(|(i, p)| (i as u32, p.clone()))

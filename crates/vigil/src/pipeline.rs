@@ -55,6 +55,8 @@ pub struct Pipeline {
     pub removed_cgroups: Vec<u64>,
     /// cgroups created since start (the run loop resolves workload scopes when it changes).
     pub cgroups_created: u64,
+    /// Records handled in this turn of the run loop.
+    pub drained: u64,
     pending_enforce: Vec<Event>,
     alerts: Vec<Alert>,
     line: Vec<u8>,
@@ -94,6 +96,7 @@ impl Pipeline {
             workloads: crate::workloads::Workloads::new(None, 10),
             removed_cgroups: Vec::new(),
             cgroups_created: 0,
+            drained: 0,
             pending_enforce: Vec::new(),
             alerts: Vec::new(),
             line: Vec::with_capacity(4096),

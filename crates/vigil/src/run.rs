@@ -232,12 +232,18 @@ pub fn run(args: RunArgs) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         // Records are submitted without wakeups; poll returns early only past the wakeup
         // threshold, so drain explicitly every interval.
+        pipeline.borrow_mut().drained = 0;
         if let Err(e) = rb.poll(poll) {
-            if e.kind() != vigil_bpf::ErrorKind::Interrupted {
+            // A full batch ends a drain with EAGAIN: not an error.
+            if e.kind() != vigil_bpf::ErrorKind::Interrupted
+                && pipeline.borrow().drained < DRAIN_BATCH
+            {
                 tracing::warn!("ring buffer poll: {e}");
             }
         }
-        let _ = rb.consume();
+        if pipeline.borrow().drained < DRAIN_BATCH {
+            let _ = rb.consume();
+        }
         pipeline.borrow_mut().flush();
         if net_on && last_tick.elapsed() >= NET_TICK {
             last_tick = Instant::now();
@@ -295,7 +301,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         if hup || (last_rules_check.elapsed() >= RULES_CHECK && rule_source.changed()) {
             last_rules_check = Instant::now();
             // The reload replaces the enforcement ring buffer: drain the old one first.
-            let _ = rb.consume();
+            drain_all(&rb, &pipeline);
             drop(rb);
             reload_rules(
                 &mut rule_source,
@@ -331,7 +337,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Pause the programs so that nothing new arrives, drain what is left and report; then
     // detach (slow: the kernel waits an RCU grace period per tracepoint).
     sensor.pause();
-    let _ = rb.consume();
+    drain_all(&rb, &pipeline);
     let mut p = pipeline.borrow_mut();
     if net_on {
         take_kernel_maps(&sensor, &mut p);
@@ -548,6 +554,20 @@ fn take_kernel_maps(sensor: &Sensors, pipeline: &mut Pipeline) {
     pipeline.flush();
 }
 
+/// Consumes everything the ring buffers hold, batch after batch.
+fn drain_all(rb: &RingBuffer<'_>, pipeline: &RefCell<Pipeline>) {
+    loop {
+        pipeline.borrow_mut().drained = 0;
+        let _ = rb.consume();
+        if pipeline.borrow().drained < DRAIN_BATCH {
+            return;
+        }
+    }
+}
+
+/// Records handled per turn of the main loop before it looks at its timers and signals.
+const DRAIN_BATCH: u64 = 16_384;
+
 /// How often rule files are checked for changes.
 const RULES_CHECK: Duration = Duration::from_secs(2);
 
@@ -572,9 +592,17 @@ fn ring_buffer<'cb>(
     pipeline: &'cb RefCell<Pipeline>,
 ) -> Result<RingBuffer<'cb>> {
     let mut b = RingBufferBuilder::new();
+    // A negative return stops libbpf's drain after this record (already consumed): under a
+    // flood the loop then gets back to its other work (metrics, stats, reloads, signals).
     let handle = |rec: &[u8]| {
-        pipeline.borrow_mut().handle(rec);
-        0
+        let mut p = pipeline.borrow_mut();
+        p.handle(rec);
+        p.drained += 1;
+        if p.drained >= DRAIN_BATCH {
+            -libc::EAGAIN
+        } else {
+            0
+        }
     };
     sensor
         .add_ring_buffer(&mut b, handle)

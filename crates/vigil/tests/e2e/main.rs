@@ -7,6 +7,7 @@ mod api;
 mod config;
 mod enforce;
 mod exec;
+mod faults;
 mod identity;
 mod kube;
 mod latency;
@@ -18,6 +19,7 @@ mod net;
 mod netlab;
 mod prometheus;
 mod rules;
+mod storm;
 #[cfg(target_arch = "x86_64")]
 mod syscalls;
 mod tenancy;

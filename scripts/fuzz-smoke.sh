@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI's short fuzz pass (docs/fuzzing.md): builds every cargo-fuzz target in fuzz/ and runs each
+# The short fuzz pass (docs/fuzzing.md): builds every cargo-fuzz target in fuzz/ and runs each
 # over its committed corpus, then for FUZZ_SECS seconds (default 15) of new inputs. Fails on a
 # crash, a panic or an input slower than 10 s: libFuzzer then exits non-zero and leaves the
 # reproducer under fuzz/artifacts/<target>/.

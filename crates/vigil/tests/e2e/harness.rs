@@ -303,3 +303,10 @@ pub fn wait_output(mut child: std::process::Child, timeout: Duration) -> std::pr
         stderr: t_err.join().unwrap(),
     }
 }
+
+/// Held by tests that load the CPUs on purpose (floods) and by tests that measure latency, so
+/// that the two never run at the same time (the suite runs two tests at once).
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -344,6 +344,7 @@ fn a_flood_over_capacity_is_accounted_per_kind_and_the_agent_stays_up() {
     if !require_root() {
         return;
     }
+    let _exclusive = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("flood");
     std::fs::write(&target, "x").unwrap();
@@ -425,6 +426,7 @@ fn a_flood_over_budget_is_counted_exactly_per_cgroup_and_a_quiet_alert_survives(
     if !require_root() {
         return;
     }
+    let _exclusive = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("flood");
     std::fs::write(&target, "x").unwrap();
@@ -560,6 +562,7 @@ fn rss_stays_bounded_and_flat_with_10000_live_processes_and_exec_churn() {
     if !require_root() {
         return;
     }
+    let _exclusive = exclusive();
     // The table keeps up to capacity/8 exited entries: a smaller table (still above the live
     // count) reaches that steady share within the warm-up even at a low churn rate.
     let agent = Agent::start_with_config(
@@ -662,6 +665,7 @@ fn metrics_and_stats_stay_live_while_the_agent_is_outrun() {
     if !require_root() {
         return;
     }
+    let _exclusive = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("flood");
     std::fs::write(&target, "x").unwrap();

@@ -94,7 +94,7 @@ fn injected_latency_raises_one_anomaly_then_one_recovery_and_a_steady_workload_n
     // Only the metric under test (run-queue latency follows whatever else the machine runs), and
     // no flood beside it.
     let _exclusive = exclusive();
-    let config = "latency:\n  window_secs: 1\n  syscalls: [other]\n  runq: false\n  block: false\nanomaly:\n  warmup_windows: 6\n  min_samples: 20\n  trigger_windows: 3\n  recover_windows: 3\n  band_rel_floor: 1.0\nnetwork: {enabled: false}\n";
+    let config = "latency:\n  window_secs: 1\n  syscalls: [other]\n  runq: false\n  block: false\nanomaly:\n  warmup_windows: 6\n  min_samples: 20\n  trigger_windows: 3\n  recover_windows: 3\n  band_rel_floor: 2.0\nnetwork: {enabled: false}\n";
     let agent =
         Agent::start_with_config(Some(config), &["--events", "none", "--api", "127.0.0.1:0"]);
     let addr = agent.api_addr();

@@ -197,15 +197,21 @@ struct vigil_fork_event {
 	__u8 comm[VIGIL_COMM_LEN];
 };
 
-/* The last thread of a process exited. exit_code is the raw wait status (code << 8 | signal). */
+/*
+ * The last thread of a process exited. exit_code is the raw wait status (code << 8 | signal).
+ * Variable tail: the exe path (exe_len bytes), only in records made while user space seeds its
+ * process table from /proc, and only where the process still had its memory map.
+ */
 struct vigil_exit_event {
 	struct vigil_event_header hdr;
 	__u64 start_time_ns;
 	__u32 ppid;
 	__u32 exit_code;
-	__u32 flags;
-	__u32 _pad;
+	__u32 flags;         /* VIGIL_F_CORE_DUMPED, VIGIL_F_EXE_TRUNCATED */
+	__u16 exe_len;
+	__u16 _pad;
 	__u8 comm[VIGIL_COMM_LEN];
+	/* the tail follows */
 };
 
 /*
@@ -490,12 +496,11 @@ struct vigil_cgroup_event {
 };
 
 /*
- * A cgroup's event budget (map vigil_budget, LRU by cgroup id): a token bucket kept as
- * nanoseconds of credit, one event costing 1e9 / rate.
+ * A cgroup's event budget (map vigil_budget, LRU by cgroup id): a token bucket kept as the
+ * time it would be full again, one event costing 1e9 / rate (bpf/lib/emit.h).
  */
 struct vigil_budget {
-	__u64 credit_ns;
-	__u64 last_ns;
+	__u64 tat_ns;              /* boot time at which the bucket would be full again (GCRA) */
 	__u64 dropped;             /* events this cgroup lost to its budget */
 };
 

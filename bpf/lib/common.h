@@ -10,6 +10,9 @@
 #include <bpf/bpf_endian.h>
 #include "vigil_abi.h"
 
+/* A kernel pointer as a typed, read-only BTF pointer: plain loads instead of probe-read calls. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 /* Masks v in a way the compiler cannot drop, so the verifier sees the bound. */
 #define BOUND(v, mask) asm volatile("%[x] &= " #mask : [x] "+r"(v))
 

@@ -60,37 +60,39 @@ static __always_inline __u64 emit__wakeup_flag(void)
 /*
  * Fairness: a noisy cgroup cannot fill the shared ring buffer and starve the others. Each cgroup
  * has a token bucket; an event over budget is not sent and is counted, for its kind and for its
- * cgroup. Races between CPUs make the budget approximate, never unbounded.
+ * cgroup. The bucket is one word (GCRA: the time at which it would be full again) advanced with
+ * compare-and-swap, so a cgroup flooding from every CPU at once gets its rate, not a multiple of
+ * it. A swap lost to other CPUs BUDGET_TRIES times in a row counts as over budget.
  */
+#define BUDGET_TRIES 4
+
 static __always_inline bool emit__admit(__u64 cgroup, __u32 kind)
 {
 	struct vigil_budget *b, init = {};
-	__u64 now, cost, cap, credit;
+	__u64 now, cost, slack, seen, tat;
 
 	if (!cfg_budget_rate)
 		return true;
 	cost = 1000000000ULL / cfg_budget_rate;
-	cap = cost * cfg_budget_burst;
+	slack = cfg_budget_burst > 1 ? cost * (cfg_budget_burst - 1) : 0;
 	now = bpf_ktime_get_boot_ns();
 	b = bpf_map_lookup_elem(&vigil_budget, &cgroup);
 	if (!b) {
-		init.credit_ns = cap > cost ? cap - cost : 0;
-		init.last_ns = now;
+		init.tat_ns = now + cost;
 		bpf_map_update_elem(&vigil_budget, &cgroup, &init, BPF_NOEXIST);
 		return true;
 	}
-	credit = b->credit_ns + (now - b->last_ns);
-	if (credit > cap)
-		credit = cap;
-	b->last_ns = now;
-	if (credit < cost) {
-		b->credit_ns = credit;
-		__sync_fetch_and_add(&b->dropped, 1);
-		stats__inc(kind, VIGIL_STAT_BUDGET);
-		return false;
+	for (int i = 0; i < BUDGET_TRIES; i++) {
+		seen = *(volatile __u64 *)&b->tat_ns;
+		tat = seen > now ? seen : now;
+		if (tat - now > slack)
+			break;
+		if (__sync_val_compare_and_swap(&b->tat_ns, seen, tat + cost) == seen)
+			return true;
 	}
-	b->credit_ns = credit - cost;
-	return true;
+	__sync_fetch_and_add(&b->dropped, 1);
+	stats__inc(kind, VIGIL_STAT_BUDGET);
+	return false;
 }
 
 static __always_inline void emit__header(struct vigil_event_header *h, __u16 kind, __u32 size)

@@ -41,39 +41,41 @@ static long path__step(__u32 i, struct path_walk *w)
 {
 	__u32 zero = 0, len;
 	struct path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch, &zero);
-	/* Locals, not w->x: CO-RE macros must only see kernel types. */
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct dentry *dentry = w->dentry;
-	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct qstr name;
+	/*
+	 * The walk's pointers, typed again for the verifier (the loop context holds plain
+	 * pointers): each field is then one load, not a probe-read call, ~3 calls saved per step.
+	 */
+	struct vfsmount *vfsmnt = bpf_rdonly_cast(w->vfsmnt, bpf_core_type_id_kernel(struct vfsmount));
+	struct dentry *dentry = bpf_rdonly_cast(w->dentry, bpf_core_type_id_kernel(struct dentry));
+	struct mount *mnt = bpf_rdonly_cast(w->mnt, bpf_core_type_id_kernel(struct mount));
+	struct dentry *parent = dentry->d_parent;
+	const unsigned char *name;
 
 	if (!s)
 		return 1;
-	if (dentry == mnt_root) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	if (dentry == vfsmnt->mnt_root) {
+		struct mount *mnt_parent = mnt->mnt_parent;
 
-		if (mnt_parent == mnt) {
+		if (mnt_parent == w->mnt) {
 			w->done = true; /* the root of the namespace (or of a detached tree) */
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = mnt->mnt_mountpoint;
 		w->mnt = mnt_parent;
 		w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
 		return 0;
 	}
-	name = BPF_CORE_READ(dentry, d_name);
-	len = name.len & NAME_MASK;
+	len = dentry->d_name.len & NAME_MASK;
+	name = dentry->d_name.name;
 	if (len + 1 >= w->pos) {
 		w->truncated = true;
 		return 1;
 	}
 	w->pos -= len;
-	bpf_probe_read_kernel(&s->buf[w->pos & PATH_MASK], len, name.name);
+	bpf_probe_read_kernel(&s->buf[w->pos & PATH_MASK], len, name);
 	w->pos -= 1;
 	s->buf[w->pos & PATH_MASK] = '/';
-	if (parent == dentry) {
+	if (parent == w->dentry) {
 		/* A pseudo-filesystem object (memfd:NAME, pipe:[N]): its name is the whole path. */
 		w->done = true;
 		return 1;

@@ -28,6 +28,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Load-time settings (user space, before load). */
 const volatile __u32 cfg_capture_bytes = 0;   /* 0: no DNS/HTTP capture */
+const volatile bool cfg_http = false;           /* look for HTTP/1.x in TCP payloads */
 
 /*
  * The connection as it was when it reached CLOSE: a zero-linger close (tcp_disconnect) wipes the
@@ -95,8 +96,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } vigil_net_stats SEC(".maps");
-
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 static __always_inline void net_stat__inc(__u32 stat)
 {
@@ -632,6 +631,15 @@ static __always_inline void skb__observe(struct __sk_buff *skb, __u8 dir)
 	bsk = bpf_sk_fullsock(bsk);
 	if (!bsk || (bsk->protocol != IPPROTO_UDP && bsk->protocol != IPPROTO_TCP))
 		return;
+	/*
+	 * TCP connections are accounted from the socket at close: the packets matter only to the
+	 * payload capture. Without HTTP that is DNS over TCP alone, so every other TCP packet
+	 * leaves here, before any parsing (a busy server's packets are most of what runs this).
+	 */
+	if (bsk->protocol == IPPROTO_TCP &&
+	    (!cfg_capture_bytes ||
+	     (!cfg_http && bsk->src_port != 53 && bpf_ntohs(bsk->dst_port) != 53)))
+		return;
 	if (!pkt__parse(skb, dir, &p) || p.protocol != bsk->protocol)
 		return;
 	sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
@@ -664,7 +672,7 @@ static __always_inline void skb__observe(struct __sk_buff *skb, __u8 dir)
 		capture(skb, dir, &p, netns, o);
 		return;
 	}
-	if (p.protocol != IPPROTO_TCP || p.payload_len < 4)
+	if (!cfg_http || p.protocol != IPPROTO_TCP || p.payload_len < 4)
 		return;
 	/*
 	 * Over loopback the server is this host's too, and its socket sees the same request and

@@ -4,6 +4,7 @@
  *
  * Hooks: sched_process_exec (new image installed; argv resident), sched_process_fork (child fully
  * set up, cgroup included) and sched_process_exit (filtered to the last thread of a group).
+ * The skeleton attaches them in this order: a child whose fork is seen has its exec seen too.
  */
 #include "common.h"
 #include "emit.h"
@@ -165,11 +166,72 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/*
+ * Set by user space once its process table is seeded from /proc. Until then an exit may be of a
+ * process that exec'd before vigil_exec was attached and is gone before the /proc scan reads it:
+ * the agent knows nothing of its image, so the record carries the exe the kernel holds. Reading
+ * it costs a path walk per exit, hence only during start-up.
+ */
+__u32 vigil_seeded = 0;
+
+struct exit_scratch {
+	struct vigil_exit_event ev;
+	__u8 exe[VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exit_scratch);
+} vigil_exit_scratch SEC(".maps");
+
+static __always_inline void exit__fill(struct vigil_exit_event *ev, struct task_struct *task,
+				       __u32 size)
+{
+	__u32 code = BPF_CORE_READ(task, exit_code);
+
+	emit__header(&ev->hdr, VIGIL_EV_EXIT, size);
+	ev->start_time_ns = task__start_time(task);
+	ev->ppid = task__ppid(task);
+	ev->exit_code = code;
+	ev->flags = (code & 0x80) ? VIGIL_F_CORE_DUMPED : 0;
+	ev->exe_len = 0;
+	ev->_pad = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/*
+ * The record with the exe of mm->exe_file. This tracepoint fires before exit_mm() on recent
+ * kernels (6.18 here); where it fires after (and for kernel threads) mm is NULL: no exe.
+ */
+static __always_inline void exit__emit_with_exe(struct task_struct *task)
+{
+	struct file *exe_file = BPF_CORE_READ(task, mm, exe_file);
+	struct exit_scratch *s;
+	__u32 zero = 0, len = 0, size;
+	bool trunc = false;
+
+	s = bpf_map_lookup_elem(&vigil_exit_scratch, &zero);
+	if (!s)
+		return;
+	if (exe_file)
+		len = path__resolve(BPF_CORE_READ(exe_file, f_path.mnt),
+				    BPF_CORE_READ(exe_file, f_path.dentry), s->exe, &trunc);
+	len &= VIGIL_PATH_MAX - 1;
+	size = sizeof(s->ev) + len;
+	exit__fill(&s->ev, task, size);
+	s->ev.exe_len = len;
+	if (trunc)
+		s->ev.flags |= VIGIL_F_EXE_TRUNCATED;
+	if (size <= sizeof(*s))
+		emit__output(s, size, VIGIL_EV_EXIT);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(vigil_exit, struct task_struct *task)
 {
 	struct vigil_exit_event *ev;
-	__u32 code;
 
 	if (vigil_paused || !task__group_dead(task))
 		return 0; /* a thread, not the process: not an event */
@@ -177,17 +239,14 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 		stats__inc(VIGIL_EV_EXIT, VIGIL_STAT_FILTERED);
 		return 0;
 	}
+	if (!vigil_seeded) {
+		exit__emit_with_exe(task);
+		return 0;
+	}
 	ev = emit__reserve(sizeof(*ev), VIGIL_EV_EXIT);
 	if (!ev)
 		return 0;
-	emit__header(&ev->hdr, VIGIL_EV_EXIT, sizeof(*ev));
-	code = BPF_CORE_READ(task, exit_code);
-	ev->start_time_ns = task__start_time(task);
-	ev->ppid = task__ppid(task);
-	ev->exit_code = code;
-	ev->flags = (code & 0x80) ? VIGIL_F_CORE_DUMPED : 0;
-	ev->_pad = 0;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	exit__fill(ev, task, sizeof(*ev));
 	emit__submit(ev, VIGIL_EV_EXIT);
 	return 0;
 }

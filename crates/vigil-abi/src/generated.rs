@@ -202,21 +202,19 @@ pub const VIGIL_SYS_IO_URING_SUBMIT: u32 = 70;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    pub credit_ns: u64,
-    pub last_ns: u64,
+    pub tat_ns: u64,
     pub dropped: u64,
 }
 
 impl Budget {
     /// Size in bytes, as in C.
-    pub const SIZE: usize = 24;
+    pub const SIZE: usize = 16;
     /// Field offsets as Rust lays them out (checked against BTF).
     pub const LAYOUT: Layout = Layout {
         name: "vigil_budget",
         size: core::mem::size_of::<Budget>(),
         fields: &[
-            ("credit_ns", core::mem::offset_of!(Budget, credit_ns)),
-            ("last_ns", core::mem::offset_of!(Budget, last_ns)),
+            ("tat_ns", core::mem::offset_of!(Budget, tat_ns)),
             ("dropped", core::mem::offset_of!(Budget, dropped)),
         ],
     };
@@ -227,24 +225,22 @@ impl Budget {
             return None;
         }
         Some(Self {
-            credit_ns: u64::from_ne_bytes(b[0..8].try_into().ok()?),
-            last_ns: u64::from_ne_bytes(b[8..16].try_into().ok()?),
-            dropped: u64::from_ne_bytes(b[16..24].try_into().ok()?),
+            tat_ns: u64::from_ne_bytes(b[0..8].try_into().ok()?),
+            dropped: u64::from_ne_bytes(b[8..16].try_into().ok()?),
         })
     }
 
     /// All fields zero.
     pub fn zeroed() -> Self {
-        Self::read(&[0u8; 24]).expect("SIZE bytes are enough")
+        Self::read(&[0u8; 16]).expect("SIZE bytes are enough")
     }
 
     /// The C representation (native endian), e.g. to write a map entry.
     #[allow(clippy::identity_op, reason = "offsets are written as generated")]
-    pub fn bytes(&self) -> [u8; 24] {
-        let mut b = [0u8; 24];
-        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.credit_ns.to_ne_bytes());
-        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.last_ns.to_ne_bytes());
-        b[16..16 + core::mem::size_of::<u64>()].copy_from_slice(&self.dropped.to_ne_bytes());
+    pub fn bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..0 + core::mem::size_of::<u64>()].copy_from_slice(&self.tat_ns.to_ne_bytes());
+        b[8..8 + core::mem::size_of::<u64>()].copy_from_slice(&self.dropped.to_ne_bytes());
         b
     }
 }
@@ -1196,7 +1192,8 @@ pub struct ExitEvent {
     pub ppid: u32,
     pub exit_code: u32,
     pub flags: u32,
-    pub _pad: u32,
+    pub exe_len: u16,
+    pub _pad: u16,
     pub comm: [u8; 16],
 }
 
@@ -1216,6 +1213,7 @@ impl ExitEvent {
             ("ppid", core::mem::offset_of!(ExitEvent, ppid)),
             ("exit_code", core::mem::offset_of!(ExitEvent, exit_code)),
             ("flags", core::mem::offset_of!(ExitEvent, flags)),
+            ("exe_len", core::mem::offset_of!(ExitEvent, exe_len)),
             ("_pad", core::mem::offset_of!(ExitEvent, _pad)),
             ("comm", core::mem::offset_of!(ExitEvent, comm)),
         ],
@@ -1232,7 +1230,8 @@ impl ExitEvent {
             ppid: u32::from_ne_bytes(b[40..44].try_into().ok()?),
             exit_code: u32::from_ne_bytes(b[44..48].try_into().ok()?),
             flags: u32::from_ne_bytes(b[48..52].try_into().ok()?),
-            _pad: u32::from_ne_bytes(b[52..56].try_into().ok()?),
+            exe_len: u16::from_ne_bytes(b[52..54].try_into().ok()?),
+            _pad: u16::from_ne_bytes(b[54..56].try_into().ok()?),
             comm: crate::read_array::<u8, 16>(&b[56..])?,
         })
     }
@@ -1251,7 +1250,8 @@ impl ExitEvent {
         b[40..40 + core::mem::size_of::<u32>()].copy_from_slice(&self.ppid.to_ne_bytes());
         b[44..44 + core::mem::size_of::<u32>()].copy_from_slice(&self.exit_code.to_ne_bytes());
         b[48..48 + core::mem::size_of::<u32>()].copy_from_slice(&self.flags.to_ne_bytes());
-        b[52..52 + core::mem::size_of::<u32>()].copy_from_slice(&self._pad.to_ne_bytes());
+        b[52..52 + core::mem::size_of::<u16>()].copy_from_slice(&self.exe_len.to_ne_bytes());
+        b[54..54 + core::mem::size_of::<u16>()].copy_from_slice(&self._pad.to_ne_bytes());
         for (i, v) in self.comm.iter().enumerate() {
             let n = core::mem::size_of::<u8>();
             b[56 + i * n..56 + (i + 1) * n].copy_from_slice(&v.to_ne_bytes());

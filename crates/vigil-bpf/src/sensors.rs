@@ -40,6 +40,8 @@ pub struct SensorConfig {
     pub network: bool,
     /// Payload bytes captured per DNS/HTTP message (0: none; at most VIGIL_CAPTURE_MAX).
     pub capture_bytes: u32,
+    /// Look for HTTP/1.x in TCP payloads (DNS is captured whenever capture_bytes > 0).
+    pub http: bool,
     /// File, syscall and capture records per second per cgroup (0: no budget).
     pub budget_rate: u32,
     /// Records a cgroup may send at once after a quiet period.
@@ -58,6 +60,7 @@ impl Default for SensorConfig {
             syscalls: true,
             network: true,
             capture_bytes: VIGIL_CAPTURE_MAX,
+            http: false,
             budget_rate: 0,
             budget_burst: 0,
         }
@@ -225,6 +228,7 @@ impl Sensors {
             set_rodata!(open, cfg);
             if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
                 ro.cfg_capture_bytes = cfg.capture_bytes.min(VIGIL_CAPTURE_MAX);
+                ro.cfg_http = cfg.http;
             }
             share(
                 &mut open.maps.vigil_events,
@@ -329,6 +333,14 @@ impl Sensors {
             .and_then(|s| s.maps.bss_data.as_deref_mut())
         {
             b.vigil_paused = 1;
+        }
+    }
+
+    /// Call once the process table is seeded from /proc: exits stop carrying their exe (see
+    /// `vigil_seeded` in process.bpf.c).
+    pub fn seeded(&mut self) {
+        if let Some(b) = self.process.maps.bss_data.as_deref_mut() {
+            b.vigil_seeded = 1;
         }
     }
 

@@ -59,7 +59,9 @@ pub struct TableStats {
 /// Bounded tgid -> [`ProcInfo`] map.
 #[derive(Debug)]
 pub struct ProcessTable {
-    procs: HashMap<u32, ProcInfo>,
+    /// Looked up several times per event (subject and ancestry): a fast hasher. Pids are the
+    /// kernel's to choose, so a flooding attacker cannot aim them at one bucket.
+    procs: HashMap<u32, ProcInfo, foldhash::fast::RandomState>,
     /// Insertion order of live entries (lazy: stale items are skipped when popped).
     order: VecDeque<(u32, u64)>,
     exited: VecDeque<(u32, u64)>,
@@ -74,7 +76,7 @@ impl ProcessTable {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(16);
         Self {
-            procs: HashMap::with_capacity(capacity.min(1 << 16)),
+            procs: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), Default::default()),
             order: VecDeque::new(),
             exited: VecDeque::new(),
             capacity,
@@ -324,6 +326,8 @@ mod tests {
             signal: None,
             core_dumped: false,
             comm: vec![],
+            exe: None,
+            exe_truncated: false,
         })
     }
 

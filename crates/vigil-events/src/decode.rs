@@ -84,6 +84,7 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
         }
         Kind::Exit => {
             let e = read_fixed(rec, ExitEvent::read, ExitEvent::SIZE)?;
+            let exe = Tail(&rec[ExitEvent::SIZE..]).take(e.exe_len, "exe")?;
             let signal = (e.exit_code & 0x7f) as u8;
             Ok(Event::Exit(Exit {
                 header,
@@ -93,6 +94,8 @@ pub fn decode(rec: &[u8]) -> Result<Event, DecodeError> {
                 signal: (signal != 0).then_some(signal),
                 core_dumped: e.flags & VIGIL_F_CORE_DUMPED != 0,
                 comm: cstr(&e.comm),
+                exe: (!exe.is_empty()).then(|| exe.to_vec()),
+                exe_truncated: e.flags & VIGIL_F_EXE_TRUNCATED != 0,
             }))
         }
     }
@@ -306,6 +309,29 @@ mod tests {
             panic!("not exit")
         };
         assert_eq!((e.code, e.signal, e.core_dumped), (None, Some(9), true));
+        assert_eq!(e.exe, None);
+    }
+
+    #[test]
+    fn exit_with_the_exe_of_start_up() {
+        let exe = b"/usr/bin/true";
+        let mut b = header(VIGIL_EV_EXIT, ExitEvent::SIZE + exe.len());
+        b.resize(ExitEvent::SIZE, 0);
+        let l = &ExitEvent::LAYOUT;
+        put(&mut b, l, "exe_len", &(exe.len() as u16).to_ne_bytes());
+        put(&mut b, l, "flags", &VIGIL_F_EXE_TRUNCATED.to_ne_bytes());
+        b.extend(exe);
+        let Event::Exit(e) = decode(&b).unwrap() else {
+            panic!("not exit")
+        };
+        assert_eq!(e.exe.as_deref(), Some(&exe[..]));
+        assert!(e.exe_truncated);
+        assert_eq!((e.code, e.signal), (Some(0), None));
+        b.truncate(b.len() - 1);
+        assert_eq!(
+            decode(&b),
+            Err(DecodeError::TailOutOfBounds { what: "exe" })
+        );
     }
 
     /// Writes `bytes` at the offset of `field` in a record laid out as `layout`.

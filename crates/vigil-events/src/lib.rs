@@ -78,6 +78,10 @@ pub struct Exit {
     pub signal: Option<u8>,
     pub core_dumped: bool,
     pub comm: Bytes,
+    /// The exe the kernel held at exit: only while the agent seeds its table at start, where
+    /// it may not know the image (docs/events.md, "Processes older than the agent").
+    pub exe: Option<Bytes>,
+    pub exe_truncated: bool,
 }
 
 /// A file operation at syscall exit.

@@ -68,7 +68,8 @@ struct Slot {
 /// (the events' `bpf_ktime_get_ns`, say), the same one for `retire` and `expire`.
 #[derive(Debug)]
 pub struct IdentityTable {
-    slots: HashMap<u64, Slot>,
+    /// Looked up for every event: a fast hasher (cgroup ids are the kernel's to choose).
+    slots: HashMap<u64, Slot, foldhash::fast::RandomState>,
     /// seq -> cgroup id, every entry, oldest insert first.
     order: BTreeMap<u64, u64>,
     /// (deadline, cgroup id) of the retired entries.
@@ -100,7 +101,7 @@ impl IdentityTable {
         namespaces: impl IntoIterator<Item = String>,
     ) -> Self {
         IdentityTable {
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             order: BTreeMap::new(),
             retired: BTreeSet::new(),
             next_seq: 0,

@@ -21,6 +21,11 @@ use std::net::{IpAddr, SocketAddr};
 use crate::hist::{LogHist, Summary};
 use crate::{ConnPhase, ConnRecord, NodeKind, Role, Workload};
 
+/// The hasher of maps keyed by what the kernel or the map itself chose (socket cookies, node
+/// indices), looked up for every connection record. Maps keyed by addresses or names, which a
+/// remote peer or a workload chooses, keep std's keyed SipHash against collision floods.
+type Fast = foldhash::fast::RandomState;
+
 const NS_PER_SEC: u64 = 1_000_000_000;
 /// Length of the `connections_per_sec` window, in seconds.
 const RATE_WINDOW_SECS: usize = 60;
@@ -80,13 +85,13 @@ pub struct ServiceMap {
     local_ids: HashMap<String, usize>,
     external_ids: HashMap<IpAddr, usize>,
     edges: Vec<Edge>,
-    edge_ids: HashMap<(usize, usize, u16), usize>,
+    edge_ids: HashMap<(usize, usize, u16), usize, Fast>,
     /// Sides waiting for their peer, by cookie.
-    pending: HashMap<u64, Side>,
+    pending: HashMap<u64, Side, Fast>,
     /// The same sides by (role, connection): where the peer looks for them.
     waiting: HashMap<(Role, ConnKey), u64>,
     /// Bound connections by cookie (both cookies of a local-to-local connection).
-    tracked: HashMap<u64, Binding>,
+    tracked: HashMap<u64, Binding, Fast>,
     refused_nodes: u64,
     refused_edges: u64,
     evicted: u64,
@@ -100,10 +105,10 @@ impl ServiceMap {
             local_ids: HashMap::new(),
             external_ids: HashMap::new(),
             edges: Vec::new(),
-            edge_ids: HashMap::new(),
-            pending: HashMap::new(),
+            edge_ids: HashMap::default(),
+            pending: HashMap::default(),
             waiting: HashMap::new(),
-            tracked: HashMap::new(),
+            tracked: HashMap::default(),
             refused_nodes: 0,
             refused_edges: 0,
             evicted: 0,

@@ -191,6 +191,8 @@ fn events() -> Vec<Event> {
                     signal: None,
                     core_dumped: false,
                     comm: comm.into(),
+                    exe: None,
+                    exe_truncated: false,
                 }),
                 _ => Event::Syscall(Syscall {
                     header: header(Kind::Syscall, n),

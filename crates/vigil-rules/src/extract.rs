@@ -198,6 +198,13 @@ impl<'a> Ev<'a> {
                 ev.ppid = Some(x.ppid);
                 ev.comm = Some(&x.comm);
                 ev.start_ns = Some(x.start_time_ns);
+                if let (None, Some(exe)) = (&ev.image, &x.exe) {
+                    ev.image = Some(ImageView {
+                        exe,
+                        args: &[],
+                        cwd: &[],
+                    });
+                }
             }
             // The table entry is the socket's owner; the event's comm names it when the table
             // does not know the process.

@@ -210,6 +210,7 @@ impl Default for EnforcementConfig {
 struct RawNetworkConfig {
     enabled: Option<bool>,
     capture_bytes: Option<u32>,
+    http: Option<bool>,
     flow_interval_secs: Option<u64>,
 }
 
@@ -219,6 +220,9 @@ pub struct NetworkConfig {
     pub enabled: bool,
     /// Payload bytes captured per DNS/HTTP message (0: no DNS/HTTP events).
     pub capture_bytes: u32,
+    /// HTTP/1.x detection in TCP payloads. Off by default: it puts two records per request
+    /// through the ring buffer, which a busy server pays for (docs/benchmarks.md).
+    pub http: bool,
     /// How often UDP flows and packet drops are read from the kernel and reported.
     pub flow_interval_secs: u64,
 }
@@ -228,6 +232,7 @@ impl Default for NetworkConfig {
         Self {
             enabled: true,
             capture_bytes: vigil_abi::VIGIL_CAPTURE_MAX,
+            http: false,
             flow_interval_secs: 10,
         }
     }
@@ -381,6 +386,7 @@ impl Config {
                 NetworkConfig {
                     enabled: n.enabled.unwrap_or(d.network.enabled),
                     capture_bytes: n.capture_bytes.unwrap_or(d.network.capture_bytes),
+                    http: n.http.unwrap_or(d.network.http),
                     flow_interval_secs: n
                         .flow_interval_secs
                         .unwrap_or(d.network.flow_interval_secs),
@@ -622,6 +628,13 @@ mod tests {
         assert!(!c.network.enabled);
         assert_eq!(c.network.flow_interval_secs, 1);
         assert_eq!(c.network.capture_bytes, 512);
+        assert!(!c.network.http, "HTTP capture is opt-in");
+        assert!(
+            Config::parse("network:\n  http: true\n")
+                .unwrap()
+                .network
+                .http
+        );
         assert!(Config::parse("network:\n  capture: 1\n").is_err());
     }
 }

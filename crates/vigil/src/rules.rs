@@ -74,8 +74,8 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<RuleFile>> {
         .collect()
 }
 
-/// `evt.type` names the loaded programs can produce; `capture`: DNS/HTTP payloads are captured.
-pub fn observable(reports: &[SensorReport], capture: bool) -> HashSet<String> {
+/// `evt.type` names the loaded programs can produce; `dns`, `http`: those payloads are captured.
+pub fn observable(reports: &[SensorReport], dns: bool, http: bool) -> HashSet<String> {
     let mut out = HashSet::new();
     for r in reports {
         for p in &r.programs {
@@ -83,8 +83,11 @@ pub fn observable(reports: &[SensorReport], capture: bool) -> HashSet<String> {
                 "vigil_tcp_state" => &["connect"],
                 "vigil_tcp_destroy" => &["close"],
                 "vigil_accept" | "vigil_accept4" => &["accept"],
-                "vigil_skb_egress" | "vigil_skb_ingress" if capture => &["udp_flow", "dns", "http"],
-                "vigil_skb_egress" | "vigil_skb_ingress" => &["udp_flow"],
+                "vigil_skb_egress" | "vigil_skb_ingress" => match (dns, http) {
+                    (true, true) => &["udp_flow", "dns", "http"],
+                    (true, false) => &["udp_flow", "dns"],
+                    (false, _) => &["udp_flow"],
+                },
                 "vigil_kfree_skb" => &["packet_drop"],
                 _ => &[],
             };

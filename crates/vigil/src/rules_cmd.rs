@@ -29,7 +29,7 @@ fn observable() -> std::collections::HashSet<String> {
     let sensors = vigil_bpf::Sensors::load(&vigil_bpf::SensorConfig::default());
     vigil_bpf::restore_libbpf(previous);
     match sensors {
-        Ok(s) => crate::rules::observable(s.reports(), true),
+        Ok(s) => crate::rules::observable(s.reports(), true, true),
         Err(e) => {
             eprintln!("vigil: note: sensors could not be loaded ({e}); assuming every event type is observable");
             vigil_rules::all_event_types()

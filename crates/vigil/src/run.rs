@@ -54,6 +54,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         syscalls: cfg.syscalls,
         network: cfg.network.enabled,
         capture_bytes: cfg.network.capture_bytes,
+        http: cfg.network.http,
         budget_rate: cfg.budget.events_per_sec,
         budget_burst: cfg.budget.burst,
     };
@@ -114,6 +115,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     // and the event (applied later) wins.
     let mut table = ProcessTable::new(cfg.process_table_capacity);
     let seeded = seed(&mut table);
+    // Exits so far carried their exe, for processes gone before the scan that exec'd unseen.
+    sensor.seeded();
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -170,7 +173,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     // previous rules stay.
     let mut rule_source = RuleSource::new(
         args.rules.clone(),
-        rules::observable(sensor.reports(), cfg.network.capture_bytes > 0),
+        rules::observable(
+            sensor.reports(),
+            cfg.network.capture_bytes > 0,
+            cfg.network.capture_bytes > 0 && cfg.network.http,
+        ),
     );
     let ruleset = rule_source.load()?;
     report_rules(&ruleset);

@@ -72,6 +72,8 @@ pub fn exit(comm: &str, code: Option<u8>, signal: Option<u8>) -> Event {
         signal,
         core_dumped: false,
         comm: comm.into(),
+        exe: None,
+        exe_truncated: false,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::netlab::*;
 
 /// UDP and drop reports every second (and at shutdown).
 const NET_CONFIG: &str =
-    "network:\n  enabled: true\n  capture_bytes: 512\n  flow_interval_secs: 1\n";
+    "network:\n  enabled: true\n  capture_bytes: 512\n  http: true\n  flow_interval_secs: 1\n";
 
 fn sock(v: &Value) -> SocketAddr {
     v.as_str()
@@ -677,6 +677,62 @@ fn http_requests_and_statuses_are_reported_once_with_both_processes() {
         .iter()
         .any(|e| e["connection"]["remote"]["port"]
             == api.rsplit(':').next().unwrap().parse::<u64>().unwrap()));
+}
+
+/// HTTP is opt-in: by default an exchange makes its `connection` lines and no `http` line, and
+/// its packets are not captured at all.
+#[test]
+fn http_is_not_captured_by_default_but_its_connections_are_reported() {
+    if !require_root() {
+        return;
+    }
+    let lab = NetLab::new();
+    let cg_cli = TestCgroup::new();
+    let cg_srv = TestCgroup::new();
+    let root = web_root();
+    let agent = Agent::start_with_config(
+        Some("network:\n  enabled: true\n  flow_interval_secs: 1\n"),
+        &[],
+    );
+    let port = 8080;
+    let to = lab.srv.addr4(port);
+    let httpd = start_httpd(&lab, port, root.path(), Some(&cg_srv));
+    let (_, ok, out) = wget(&lab, &cg_cli, &format!("http://{to}/hello.txt"));
+    assert!(ok && out.contains(HELLO), "wget: {out}");
+    drop(httpd);
+    let done = agent.stop();
+
+    let phases = |cg: &TestCgroup| -> Vec<String> {
+        in_cgroup(&done.events, "connection", cg.id)
+            .iter()
+            .filter(|e| {
+                e["connection"]["remote"]["port"] == port
+                    || e["connection"]["local"]["port"] == port
+            })
+            .map(|e| e["connection"]["phase"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        phases(&cg_cli).contains(&"connect".to_string()),
+        "{:?}",
+        phases(&cg_cli)
+    );
+    assert!(
+        phases(&cg_srv).contains(&"accept".to_string()),
+        "{:?}",
+        phases(&cg_srv)
+    );
+    assert!(
+        done.events.iter().all(|e| e["kind"] != "http"),
+        "no http line by default"
+    );
+    let capture = done.final_stats["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "capture")
+        .expect("capture in the final stats");
+    assert_eq!(capture["generated"], 0, "no packet captured: {capture}");
 }
 
 #[test]

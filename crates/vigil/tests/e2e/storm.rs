@@ -708,3 +708,50 @@ fn metrics_and_stats_stay_live_while_the_agent_is_outrun() {
         "{stats_during} stats lines in 6 s with stats_interval_secs: 1"
     );
 }
+
+/// One cgroup flooding from two processes at once (both CPUs) gets its budget, not a multiple
+/// of it: the bucket is advanced atomically, so two CPUs cannot spend the same credit.
+#[test]
+fn a_cgroup_flooding_from_every_cpu_gets_one_budget() {
+    if !require_root() {
+        return;
+    }
+    let _exclusive = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("flood");
+    std::fs::write(&target, "x").unwrap();
+    let (rate, burst) = (2000.0, 2000.0);
+    let config = format!(
+        "budget:\n  events_per_sec: {rate}\n  burst: {burst}\n\
+         file:\n  watch: [{}/]\nsyscalls: false\nnetwork:\n  enabled: false\n",
+        dir.path().display()
+    );
+    let agent = Agent::start_with_config(Some(&config), &["--events", "file"]);
+    let cg = TestCgroup::new();
+    let start = Instant::now();
+    let floods: Vec<Flood> = (0..2)
+        .map(|_| Flood::start(&cg, Op::Open, &target, 4.0, None))
+        .collect();
+    let count: u64 = floods.into_iter().map(Flood::finish).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    let done = agent.stop();
+    let target_s = target.to_str().unwrap();
+    let admitted = in_cgroup(&done.events, "file", cg.id)
+        .iter()
+        .filter(|e| e["file"]["path"] == target_s)
+        .count() as u64;
+    let drops = budget_drops(&done, &cg);
+    eprintln!("{count} opens in {elapsed:.2} s: {admitted} admitted, {drops} over budget");
+    assert_eq!(admitted + drops, count, "lines + budget drops = opens");
+    assert!(
+        count as f64 > 4.0 * (rate * elapsed + burst),
+        "the floods were not far over the budget ({count} opens): the test proves nothing"
+    );
+    // The bound is the budget over the floods' whole lifetime (a longer window than the
+    // bucket saw), plus the burst and a rounding margin of 1%.
+    let bound = (rate * elapsed + burst) * 1.01;
+    assert!(
+        admitted as f64 <= bound,
+        "{admitted} admitted, above the budget's {bound:.0} for {elapsed:.2} s"
+    );
+}

@@ -13,7 +13,7 @@ use crate::netlab::*;
 use crate::webdriver::Browser;
 
 const NET_CONFIG: &str =
-    "network:\n  enabled: true\n  capture_bytes: 512\n  flow_interval_secs: 1\n";
+    "network:\n  enabled: true\n  capture_bytes: 512\n  http: true\n  flow_interval_secs: 1\n";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The map as the page drew it: the data attributes of the SVG nodes and edges.

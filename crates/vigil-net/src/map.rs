@@ -39,9 +39,12 @@ pub struct MapLimits {
     pub max_pending: usize,
     /// Connections remembered by socket cookie, so `Close` and HTTP results find their edge.
     pub max_tracked: usize,
-    /// How far apart a connect and its accept may be; also how long a closed connection is
-    /// remembered for late HTTP results.
+    /// How far apart a connect and its accept may be.
     pub pending_ttl_ns: u64,
+    /// How long a closed connection is remembered for HTTP results that arrive after its
+    /// close; 0 forgets it at once (no HTTP capture: nothing can arrive), which keeps the
+    /// remembered set to the open connections under a connection storm.
+    pub keep_closed_ns: u64,
 }
 
 impl Default for MapLimits {
@@ -52,6 +55,7 @@ impl Default for MapLimits {
             max_pending: 8192,
             max_tracked: 65536,
             pending_ttl_ns: 5 * NS_PER_SEC,
+            keep_closed_ns: 5 * NS_PER_SEC,
         }
     }
 }
@@ -172,8 +176,9 @@ impl ServiceMap {
             let side = self.take_pending(cookie);
             self.bind_external(side);
         }
+        let keep = self.limits.keep_closed_ns;
         self.tracked
-            .retain(|_, b| b.closed_ns.is_none_or(|t| now_ns.saturating_sub(t) <= ttl));
+            .retain(|_, b| b.closed_ns.is_none_or(|t| now_ns.saturating_sub(t) <= keep));
     }
 
     pub fn stats(&self) -> MapStats {
@@ -276,6 +281,9 @@ impl ServiceMap {
                 if b.tcp {
                     self.edges[b.edge].add_totals(b.role, &totals);
                 }
+            }
+            if self.limits.keep_closed_ns == 0 {
+                self.tracked.remove(&c.cookie);
             }
         }
     }
@@ -1002,6 +1010,24 @@ mod tests {
         assert_bound_pair(&m);
         let st = m.stats();
         assert_eq!((st.nodes, st.edges, st.pending, st.tracked), (2, 1, 0, 0));
+    }
+
+    /// Without HTTP capture a closed connection is forgotten at its close, with its counters
+    /// already on the edge: only open connections are remembered.
+    #[test]
+    fn closed_connections_are_forgotten_at_once_without_http() {
+        let mut m = ServiceMap::new(MapLimits {
+            keep_closed_ns: 0,
+            ..MapLimits::default()
+        });
+        let (c, s) = local_pair();
+        m.record(&c);
+        m.record(&s);
+        assert_eq!(m.stats().tracked, 2);
+        m.record(&close_of(&c, 50, 100, 2000));
+        m.record(&close_of(&s, 51, 1999, 99));
+        assert_eq!(m.stats().tracked, 0, "nothing kept before any expiry");
+        assert_bound_pair(&m);
     }
 
     #[test]

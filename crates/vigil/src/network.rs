@@ -62,18 +62,21 @@ pub struct Network {
     http_merged: u64,
 }
 
-impl Default for Network {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Network {
-    pub fn new() -> Self {
+    /// `http`: HTTP payloads are captured, so results may arrive after a connection's close.
+    pub fn new(http: bool) -> Self {
+        let keep_closed_ns = if http {
+            MapLimits::default().keep_closed_ns
+        } else {
+            0
+        };
         Self {
             tracker: Tracker::new(Limits::default()),
             names: NameCache::new(16384),
-            map: ServiceMap::new(MapLimits::default()),
+            map: ServiceMap::new(MapLimits {
+                keep_closed_ns,
+                ..MapLimits::default()
+            }),
             owners: HashMap::new(),
             forgotten: 0,
             drop_reasons: vigil_bpf::drop_reason_names(),

@@ -70,6 +70,7 @@ impl Pipeline {
         kinds: KindSet,
         host: String,
         ancestry_depth: usize,
+        http: bool,
     ) -> Self {
         Self {
             table,
@@ -83,7 +84,7 @@ impl Pipeline {
             path_filter: PathFilter::default(),
             rules: None,
             names: Names(UserDb::default()),
-            net: Network::new(),
+            net: Network::new(http),
             pods: None,
             runtime: None,
             identity: IdentityTable::new(

@@ -131,7 +131,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         None => None,
     };
-    let mut pipeline = Pipeline::new(table, sinks, args.events.clone(), host, cfg.ancestry_depth);
+    let mut pipeline = Pipeline::new(
+        table,
+        sinks,
+        args.events.clone(),
+        host,
+        cfg.ancestry_depth,
+        cfg.network.http,
+    );
     // Also after attaching: cgroups made in between are both in the tree and in the ring buffer.
     // Kept alive for the agent's life: dropping the handle stops the watch.
     let _pod_watch = if cfg.kubernetes.enabled {

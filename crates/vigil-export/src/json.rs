@@ -163,7 +163,11 @@ impl ImageJson {
             cwd.extend_from_slice(b",\"cwd_truncated\":true");
         }
         Self {
-            comm: comm_json(&image.comm),
+            comm: {
+                let mut comm = Vec::new();
+                bytes_field(&mut comm, "comm", &image.comm);
+                comm
+            },
             exe,
             args,
             cwd,
@@ -198,13 +202,6 @@ impl ImageCache {
 
 thread_local! {
     static IMAGES: RefCell<ImageCache> = RefCell::default();
-}
-
-/// `"comm":"…"` (and `"comm_b64"` when it is not UTF-8).
-fn comm_json(comm: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    bytes_field(&mut out, "comm", comm);
-    out
 }
 
 /// `"key":"…"` for bytes that are text when they can be, and `,"key_b64":"…"` when not.
@@ -335,17 +332,7 @@ pub fn render(
         "container",
         ctx.container.map(|c| container_out(c, ctx.pod)),
     );
-    opt_field(
-        out,
-        "pod",
-        ctx.pod.map(|p| PodOut {
-            namespace: &p.namespace,
-            name: &p.name,
-            uid: &p.uid,
-            labels: &p.labels,
-            owner: p.owner.as_ref(),
-        }),
-    );
+    opt_field(out, "pod", ctx.pod.map(pod_out));
 
     out.extend_from_slice(b",\"process\":{\"pid\":");
     write_json(out, &h.tgid);
@@ -357,7 +344,7 @@ pub fn render(
     write_json(out, &ctx.clock.rfc3339(start_time_ns));
     out.push(b',');
     match comm {
-        Some(c) => out.extend_from_slice(&comm_json(c)),
+        Some(c) => bytes_field(out, "comm", c),
         None => out.extend_from_slice(&image.comm),
     }
     out.push(b',');
@@ -416,6 +403,16 @@ fn unknown_image(event: &Event) -> vigil_enrich::Image {
             ..Default::default()
         },
         _ => vigil_enrich::Image::default(),
+    }
+}
+
+fn pod_out(p: &vigil_identity::PodMeta) -> PodOut<'_> {
+    PodOut {
+        namespace: &p.namespace,
+        name: &p.name,
+        uid: &p.uid,
+        labels: &p.labels,
+        owner: p.owner.as_ref(),
     }
 }
 
@@ -655,35 +652,8 @@ mod tests {
             time: ctx.clock.rfc3339(h.time_ns),
             host: ctx.host,
             cgroup_id: h.cgroup_id,
-            container: ctx.container.map(|c| {
-                let meta = ctx.pod.and_then(|p| {
-                    p.containers
-                        .iter()
-                        .find(|m| m.id.as_deref() == Some(c.id.as_str()))
-                });
-                // The pod spec first (Kubernetes' names), else the runtime's API.
-                let rt = c.meta.as_deref();
-                ContainerOut {
-                    id: &c.id,
-                    runtime: c.runtime.as_str(),
-                    name: meta
-                        .map(|m| m.name.as_str())
-                        .or(rt.map(|m| m.name.as_str())),
-                    image: meta
-                        .map(|m| m.image.as_str())
-                        .or(rt.map(|m| m.image.as_str()))
-                        .filter(|i| !i.is_empty()),
-                    pod_uid: c.pod_uid.as_deref(),
-                    qos: c.qos.map(|q| q.as_str()),
-                }
-            }),
-            pod: ctx.pod.map(|p| PodOut {
-                namespace: &p.namespace,
-                name: &p.name,
-                uid: &p.uid,
-                labels: &p.labels,
-                owner: p.owner.as_ref(),
-            }),
+            container: ctx.container.map(|c| container_out(c, ctx.pod)),
+            pod: ctx.pod.map(pod_out),
             process,
             ancestry: ancestry
                 .iter()

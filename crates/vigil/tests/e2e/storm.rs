@@ -298,6 +298,15 @@ pub fn assert_lines_match_counters(done: &Finished) {
 }
 
 /// `budget_drops` of one cgroup (0 when it lost nothing).
+/// The `file` lines of `cg` that name `target`: the opens a flood got through.
+fn open_lines(done: &Finished, cg: &TestCgroup, target: &Path) -> u64 {
+    let target = target.to_str().unwrap();
+    in_cgroup(&done.events, "file", cg.id)
+        .iter()
+        .filter(|e| e["file"]["path"] == target)
+        .count() as u64
+}
+
 fn budget_drops(done: &Finished, cg: &TestCgroup) -> u64 {
     done.final_stats["budget_drops"]
         .as_array()
@@ -398,12 +407,12 @@ fn a_flood_over_capacity_is_accounted_per_kind_and_the_agent_stays_up() {
             "{what}: {n} operations, {seen} lines, only {dropped} counted as dropped"
         );
     };
-    let target_s = target.to_str().unwrap();
-    let opens = in_cgroup(&done.events, "file", cgs[0].id)
-        .iter()
-        .filter(|e| e["file"]["path"] == target_s)
-        .count();
-    check("open", "file", counts[0], opens);
+    check(
+        "open",
+        "file",
+        counts[0],
+        open_lines(&done, &cgs[0], &target) as usize,
+    );
     let setresuid = in_cgroup(&done.events, "syscall", cgs[1].id)
         .iter()
         .filter(|e| e["syscall"]["name"] == "setresuid")
@@ -465,11 +474,7 @@ fn a_flood_over_budget_is_counted_exactly_per_cgroup_and_a_quiet_alert_survives(
             kind(&done, k)
         );
     }
-    let target_s = target.to_str().unwrap();
-    let opens = in_cgroup(&done.events, "file", cgs[0].id)
-        .iter()
-        .filter(|e| e["file"]["path"] == target_s)
-        .count() as u64;
+    let opens = open_lines(&done, &cgs[0], &target);
     let open_drops = budget_drops(&done, &cgs[0]);
     assert!(open_drops > 0, "the open flood went over its budget");
     assert_eq!(opens + open_drops, counts[0], "open: lines + budget drops");
@@ -735,11 +740,7 @@ fn a_cgroup_flooding_from_every_cpu_gets_one_budget() {
     let count: u64 = floods.into_iter().map(Flood::finish).sum();
     let elapsed = start.elapsed().as_secs_f64();
     let done = agent.stop();
-    let target_s = target.to_str().unwrap();
-    let admitted = in_cgroup(&done.events, "file", cg.id)
-        .iter()
-        .filter(|e| e["file"]["path"] == target_s)
-        .count() as u64;
+    let admitted = open_lines(&done, &cg, &target);
     let drops = budget_drops(&done, &cg);
     eprintln!("{count} opens in {elapsed:.2} s: {admitted} admitted, {drops} over budget");
     assert_eq!(admitted + drops, count, "lines + budget drops = opens");
